@@ -1,0 +1,46 @@
+# Credit scoring platform: every command a user or CI needs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+EXTRAS ?= gateway,worker,monitoring,training,dev
+MODEL_DIR ?= models/default
+PORT ?= 8000
+DASH_PORT ?= 8050
+export DO_NOT_TRACK := 1
+
+.PHONY: help venv bundle run test test-unit test-integration lint services services-stop services-status stack clean
+
+help:  ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -c constraints.txt -e ".[$(EXTRAS)]"
+	@touch $@
+
+venv: $(VENV)/.installed  ## create the virtual environment and install the pinned dependencies
+
+bundle: venv  ## build the default model bundle (synthetic data) if there is none
+	@test -f $(MODEL_DIR)/metadata.json || $(PY) -m training build --rows 100000 --output $(MODEL_DIR)
+
+services:  ## start Redis (6379) and Elasticsearch (9200), reusing servers already up
+	@bash scripts/services.sh start
+
+services-stop:  ## stop the servers that `make services` started
+	@bash scripts/services.sh stop
+
+services-status:  ## say which server runs where
+	@bash scripts/services.sh status
+
+lint: venv  ## ruff and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy shared gateway worker
+
+test: venv services  ## install, start the servers, run unit and integration tests
+	$(VENV)/bin/pytest -q
+
+clean:  ## remove caches (keeps the venv and the bundles)
+	rm -rf .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The scoring contract shared by every service: schema, encoding, scorer, event, settings."""

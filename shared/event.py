@@ -1,0 +1,99 @@
+"""The scoring event: one document per scored application or failed attempt.
+
+Its ``event_id`` is the Elasticsearch ``_id``, so replaying a stream entry
+never duplicates a document.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import orjson
+
+Path = Literal["sync", "async"]
+Status = Literal["ok", "invalid", "error"]
+TIMING_FIELDS = ("validation_ms", "queue_wait_ms", "inference_ms", "total_ms")
+
+
+def pseudonymise(client_id: int | str | None, key: str) -> str | None:
+    """Keyed hash (HMAC-SHA256) of a client reference.
+
+    The key comes from the environment and is never stored with the data, so
+    the reference cannot be recovered from the index, yet one client keeps the
+    same pseudonym across events.
+    """
+    if client_id is None:
+        return None
+    digest = hmac.new(key.encode(), str(client_id).encode(), hashlib.sha256).hexdigest()
+    return digest[:32]
+
+
+def utc_now_iso() -> str:
+    """Current UTC time, ISO-8601 with milliseconds and a Z."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(slots=True)
+class Timings:
+    """Server-side timings of one application, in milliseconds."""
+
+    validation_ms: float | None = None
+    queue_wait_ms: float | None = None
+    inference_ms: float | None = None
+    total_ms: float | None = None
+
+
+@dataclass(slots=True)
+class ScoringEvent:
+    """One scored application, or one failed attempt.
+
+    Attributes:
+        path: "sync" (gateway fast path, single or batch) or "async" (RQ job).
+        status: "ok", "invalid" (the client's input was refused) or "error"
+            (our failure).
+        features: the raw application fields (None = missing); empty when invalid.
+        raw_input: the refused input, as text (only for "invalid"), since it may
+            not fit the typed mapping.
+    """
+
+    path: Path
+    status: Status
+    model_version: str | None = None
+    request_id: str | None = None
+    job_id: str | None = None
+    client_ref: str | None = None
+    features: dict[str, Any] = field(default_factory=dict)
+    raw_input: str | None = None
+    score: float | None = None
+    decision: str | None = None
+    threshold: float | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+    timings: Timings = field(default_factory=Timings)
+    event_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    timestamp: str = field(default_factory=utc_now_iso)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (the Elasticsearch document, ``_id`` = ``event_id``)."""
+        return asdict(self)
+
+    def to_json(self) -> bytes:
+        """Compact JSON bytes (what goes on the Redis Stream)."""
+        return orjson.dumps(self.to_dict(), option=orjson.OPT_SERIALIZE_NUMPY)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ScoringEvent:
+        """Rebuild an event from :meth:`to_dict` output."""
+        values = dict(data)
+        values["timings"] = Timings(**(values.get("timings") or {}))
+        return cls(**values)
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> ScoringEvent:
+        """Rebuild an event from :meth:`to_json` output."""
+        return cls.from_dict(orjson.loads(raw))

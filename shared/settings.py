@@ -1,0 +1,46 @@
+"""Settings shared by every service, read once from environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# A value that only development may use; production refuses it.
+DEV_PSEUDONYMISATION_KEY = "dev-only-pseudonymisation-key"
+_PLACEHOLDERS = {"", "changeme", "change-me", "secret", DEV_PSEUDONYMISATION_KEY}
+
+
+class BaseServiceSettings(BaseSettings):
+    """What every service reads from the environment.
+
+    Unset server URLs mean embedded mode: fakeredis for the queue and the
+    stream, SQLite for the events, reports and alerts.
+    """
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+
+    environment: Literal["development", "production"] = "development"
+    redis_url: str | None = Field(default=None, description="Redis URL; unset = embedded fakeredis")
+    elasticsearch_url: str | None = Field(default=None, description="Elasticsearch URL; unset = SQLite store")
+    model_dir: Path = Path("models/default")
+    pseudonymisation_key: str = DEV_PSEUDONYMISATION_KEY
+    es_index_prefix: str = "scoring"
+    sqlite_path: Path = Path("var/scoring.sqlite3")
+    events_stream: str = "scoring:events"
+    events_stream_maxlen: int = Field(default=1_000_000, description="approximate cap of the Redis Stream")
+    retention_days: int = Field(default=90, ge=1, description="days of events kept")
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> BaseServiceSettings:
+        if self.environment == "production" and self.pseudonymisation_key.strip().lower() in _PLACEHOLDERS:
+            raise ValueError("PSEUDONYMISATION_KEY must be set to a real secret when ENVIRONMENT=production")
+        return self
+
+    @property
+    def embedded(self) -> bool:
+        """True when no Redis server is configured."""
+        return not self.redis_url

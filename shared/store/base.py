@@ -1,0 +1,143 @@
+"""The store interface: what the indexer writes and what monitoring asks.
+
+Monitoring asks questions, not for raw dumps: each query is a method here,
+pushed down to Elasticsearch aggregations by that adapter and to SQL by the
+SQLite one. One contract test suite runs against both adapters.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TimeWindow:
+    """A half-open time window [since, until) in UTC."""
+
+    since: datetime
+    until: datetime
+
+    @classmethod
+    def last(cls, duration: timedelta, now: datetime | None = None) -> TimeWindow:
+        """The window of the last ``duration`` up to now."""
+        end = now or datetime.now(UTC)
+        return cls(end - duration, end)
+
+
+@dataclass
+class IndexResult:
+    """Outcome of a bulk write: how many documents were stored, and which failed why."""
+
+    indexed: int = 0
+    failed: dict[str, str] = field(default_factory=dict)  # event_id -> reason
+
+
+@dataclass
+class OpsBucket:
+    """Operational figures of one time bucket (all paths unless asked for one).
+
+    Latencies are milliseconds; None when the bucket holds no scored event.
+    """
+
+    start: datetime
+    count: int = 0
+    ok: int = 0
+    invalid: int = 0
+    errors: int = 0
+    approved: int = 0
+    refused: int = 0
+    mean_score: float | None = None
+    latency_p50: float | None = None
+    latency_p95: float | None = None
+    latency_p99: float | None = None
+    inference_p50: float | None = None
+    inference_p95: float | None = None
+    inference_p99: float | None = None
+    queue_wait_p95: float | None = None
+
+
+class EventStore(abc.ABC):
+    """Events, drift reports and alerts, with the queries monitoring needs."""
+
+    # --- lifecycle -------------------------------------------------------
+    @abc.abstractmethod
+    def setup(self) -> None:
+        """Create tables / index templates; idempotent, called at start-up."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""
+
+    @abc.abstractmethod
+    def healthy(self) -> bool:
+        """True when the backing server answers."""
+
+    # --- events ------------------------------------------------------------
+    @abc.abstractmethod
+    def index_events(self, events: Sequence[Mapping[str, Any]]) -> IndexResult:
+        """Store events (``ScoringEvent.to_dict()``), keyed by ``event_id``: a replay overwrites, never duplicates."""
+
+    @abc.abstractmethod
+    def count_events(self, window: TimeWindow | None = None, *, status: str | None = None,
+                     path: str | None = None) -> int:
+        """Number of events, optionally in a window, of one status or path."""
+
+    @abc.abstractmethod
+    def get_event(self, event_id: str) -> dict[str, Any] | None:
+        """One event by id, or None."""
+
+    @abc.abstractmethod
+    def recent_events(self, limit: int = 50, window: TimeWindow | None = None) -> list[dict[str, Any]]:
+        """The newest events, newest first (whole documents)."""
+
+    @abc.abstractmethod
+    def sample_applications(self, window: TimeWindow | None = None, limit: int = 100_000) -> list[dict[str, Any]]:
+        """Scored applications (status ok) for drift: the newest ``limit`` in the window.
+
+        Returns:
+            Dicts of the raw features plus ``"score"`` (the model's probability)
+            and ``"timestamp"``.
+        """
+
+    # --- monitoring queries ---------------------------------------------------
+    @abc.abstractmethod
+    def operations(self, window: TimeWindow, interval: timedelta, path: str | None = None) -> list[OpsBucket]:
+        """Per time bucket: counts by status and decision, mean score, latency and inference percentiles."""
+
+    @abc.abstractmethod
+    def latency_percentiles(self, window: TimeWindow, path: str | None = None, field: str = "total_ms",
+                            percentiles: Sequence[float] = (50, 95, 99)) -> dict[float, float | None]:
+        """Percentiles of one timing field (``total_ms``, ``inference_ms``, ...) over the window."""
+
+    @abc.abstractmethod
+    def score_histogram(self, window: TimeWindow, bins: int = 20) -> list[tuple[float, float, int]]:
+        """Counts of scores in ``bins`` equal bins over [0, 1]: ``(lower, upper, count)``."""
+
+    @abc.abstractmethod
+    def decision_counts(self, window: TimeWindow) -> dict[str, int]:
+        """Scored applications per decision ("approved", "refused")."""
+
+    # --- drift reports and alerts --------------------------------------------------
+    @abc.abstractmethod
+    def save_report(self, report: Mapping[str, Any]) -> str:
+        """Store one drift-run summary (must hold ``report_id`` and ``timestamp``); returns its id."""
+
+    @abc.abstractmethod
+    def list_reports(self, limit: int = 50, window: TimeWindow | None = None) -> list[dict[str, Any]]:
+        """Drift-run summaries, newest first."""
+
+    @abc.abstractmethod
+    def save_alert(self, alert: Mapping[str, Any]) -> str:
+        """Store one alert (must hold ``alert_id`` and ``timestamp``); returns its id."""
+
+    @abc.abstractmethod
+    def list_alerts(self, limit: int = 100, window: TimeWindow | None = None) -> list[dict[str, Any]]:
+        """Alerts, newest first."""
+
+    # --- retention ---------------------------------------------------------------
+    @abc.abstractmethod
+    def apply_retention(self, days: int, now: datetime | None = None) -> int:
+        """Drop events older than ``days`` (whole daily indices in Elasticsearch); returns how many units dropped."""
