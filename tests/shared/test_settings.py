@@ -1,0 +1,34 @@
+"""Settings: read from the environment once, unsafe secrets refused in production."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from shared.settings import BaseServiceSettings
+
+
+def test_defaults_mean_embedded_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("REDIS_URL", "ELASTICSEARCH_URL", "ENVIRONMENT"):
+        monkeypatch.delenv(name, raising=False)
+    settings = BaseServiceSettings()
+    assert settings.embedded and settings.elasticsearch_url is None
+
+
+def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/3")
+    monkeypatch.setenv("RETENTION_DAYS", "30")
+    settings = BaseServiceSettings()
+    assert not settings.embedded and settings.retention_days == 30
+
+
+def test_production_refuses_the_development_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.delenv("PSEUDONYMISATION_KEY", raising=False)
+    with pytest.raises(ValidationError, match="PSEUDONYMISATION_KEY"):
+        BaseServiceSettings()
+    monkeypatch.setenv("PSEUDONYMISATION_KEY", "changeme")
+    with pytest.raises(ValidationError):
+        BaseServiceSettings()
+    monkeypatch.setenv("PSEUDONYMISATION_KEY", "a-real-secret-from-the-vault")
+    assert BaseServiceSettings().environment == "production"
