@@ -10,7 +10,7 @@ PORT ?= 8000
 DASH_PORT ?= 8050
 export DO_NOT_TRACK := 1
 
-.PHONY: help venv bundle run test test-unit test-integration lint services services-stop services-status stack clean
+.PHONY: constraints help venv bundle run test test-unit test-integration lint services services-stop services-status stack clean
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -41,6 +41,10 @@ lint: venv  ## ruff and mypy
 
 test: venv services  ## install, start the servers, run unit and integration tests
 	$(VENV)/bin/pytest -q
+
+constraints:  ## re-pin every dependency from the current environment into constraints.txt
+	@(echo "# Pinned versions of every dependency (pip install -c constraints.txt). Regenerate: make constraints"; \
+	  $(PIP) freeze --exclude-editable | grep -v -i "^credit-scoring-platform" | sort -f) > constraints.txt
 
 clean:  ## remove caches (keeps the venv and the bundles)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache
