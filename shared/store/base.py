@@ -33,7 +33,9 @@ class IndexResult:
     """Outcome of a bulk write: how many documents were stored, and which failed why."""
 
     indexed: int = 0
-    failed: dict[str, str] = field(default_factory=dict)  # event_id -> reason
+    failed: dict[str, str] = field(default_factory=dict)  # event_id -> reason: refused for good (bad document)
+    # event_id -> reason: not stored this time but may be later (store busy, index closed): resend.
+    retry: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -75,6 +77,9 @@ class EventStore(abc.ABC):
     def healthy(self) -> bool:
         """True when the backing server answers."""
 
+    def refresh(self) -> None:  # noqa: B027 - optional hook
+        """Make the writes done so far visible to queries (Elasticsearch refreshes every few seconds)."""
+
     # --- events ------------------------------------------------------------
     @abc.abstractmethod
     def index_events(self, events: Sequence[Mapping[str, Any]]) -> IndexResult:
@@ -109,8 +114,13 @@ class EventStore(abc.ABC):
 
     @abc.abstractmethod
     def latency_percentiles(self, window: TimeWindow, path: str | None = None, field: str = "total_ms",
-                            percentiles: Sequence[float] = (50, 95, 99)) -> dict[float, float | None]:
-        """Percentiles of one timing field (``total_ms``, ``inference_ms``, ...) over the window."""
+                            percentiles: Sequence[float] = (50, 95, 99), *,
+                            status: str | None = "ok") -> dict[float, float | None]:
+        """Percentiles of one timing field (``total_ms``, ``inference_ms``, ...) over the window.
+
+        Over scored events (``status="ok"``) by default, like :meth:`operations`;
+        ``status=None`` takes every event that has the field.
+        """
 
     @abc.abstractmethod
     def score_histogram(self, window: TimeWindow, bins: int = 20) -> list[tuple[float, float, int]]:

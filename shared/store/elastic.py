@@ -1,0 +1,330 @@
+"""The production store: Elasticsearch, through its core API only.
+
+Events go to daily indices ``{prefix}-events-YYYY.MM.DD`` (the UTC day of
+their timestamp) with ``_id = event_id``, so a replay overwrites; the index
+template (strict mapping, see :mod:`shared.store.mapping`) is installed by
+:meth:`ElasticsearchEventStore.setup`. Drift reports and alerts have one index
+each. Queries are aggregations (terms, filter, date_histogram, range, avg,
+percentiles); big samples are read with a point in time and ``search_after``.
+Retention deletes whole daily indices: no ILM, data streams, ingest pipelines,
+scripts or delete-by-query, which the core server lacks.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import orjson
+from elasticsearch import ApiError, Elasticsearch
+from elasticsearch import ConnectionError as ESConnectionError
+
+from shared.store import common, elastic_aggs
+from shared.store.base import EventStore, IndexResult, OpsBucket, TimeWindow
+from shared.store.elastic_errors import classify_item_error, item_reason, translate_errors
+from shared.store.mapping import DocumentError, event_key, events_template, parse_timestamp, side_index_body
+
+PAGE = 10_000  # hits per page: Elasticsearch's default max_result_window
+_SORT_NEWEST = [{"timestamp": {"order": "desc"}}, {"event_id": {"order": "desc"}}]
+_SAMPLE_SOURCE = {"includes": ["features", "score", "timestamp"]}
+_BULK_FILTER = "errors,items.*.status,items.*.error.type,items.*.error.reason,items.*.error.caused_by.reason"
+
+
+def make_client(url: str, request_timeout: float = 30.0) -> Elasticsearch:
+    """An Elasticsearch client for ``url`` with the orjson serializer (faster bulk bodies)."""
+    from elasticsearch.serializer import OrjsonSerializer
+
+    return Elasticsearch(url, request_timeout=request_timeout, max_retries=2, retry_on_timeout=True,
+                         serializer=OrjsonSerializer())
+
+
+class ElasticsearchEventStore(EventStore):
+    """Events, drift reports and alerts in Elasticsearch.
+
+    Args:
+        client: an Elasticsearch client, or the server's URL.
+        prefix: the index prefix (setting ``es_index_prefix``), e.g. ``scoring``.
+        replicas: replicas per shard of the indices created (0 for one node).
+    """
+
+    def __init__(self, client: Elasticsearch | str, prefix: str = "scoring", *, replicas: int = 0) -> None:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", prefix):
+            raise ValueError(f"index prefix must be lower-case letters, digits, '-', '_' or '.', got {prefix!r}")
+        self.client = make_client(client) if isinstance(client, str) else client
+        self.prefix = prefix
+        self.replicas = replicas
+        self.events_pattern = f"{prefix}-events-*"
+        self.events_alias = f"{prefix}-events"
+        self.reports_index = f"{prefix}-drift-reports"
+        self.alerts_index = f"{prefix}-alerts"
+        self._day_re = re.compile(rf"^{re.escape(prefix)}-events-(\d{{4}})\.(\d{{2}})\.(\d{{2}})$")
+
+    def __repr__(self) -> str:
+        return f"ElasticsearchEventStore(prefix={self.prefix!r})"
+
+    def events_index(self, moment: datetime) -> str:
+        """The daily index of an event time (its UTC day)."""
+        return f"{self.prefix}-events-{common.as_utc(moment):%Y.%m.%d}"
+
+    # --- lifecycle -------------------------------------------------------
+    @translate_errors
+    def setup(self) -> None:
+        """Install the events template and create the report and alert indices (idempotent)."""
+        self.client.indices.put_index_template(name=f"{self.prefix}-events",
+                                               **events_template(self.prefix, self.replicas))
+        for index, id_field in ((self.reports_index, "report_id"), (self.alerts_index, "alert_id")):
+            if not self.client.indices.exists(index=index):
+                try:
+                    self.client.indices.create(index=index, **side_index_body(id_field, self.replicas))
+                except ApiError as exc:  # another process created it in between
+                    if "resource_already_exists_exception" not in str(exc):
+                        raise
+
+    def close(self) -> None:
+        """Close the client's connections."""
+        self.client.close()
+
+    def healthy(self) -> bool:
+        """True when the cluster answers with status green or yellow (``GET /`` is absent on the core server)."""
+        try:
+            health = self.client.options(request_timeout=3).cluster.health()
+        except (ApiError, ESConnectionError):
+            return False
+        return health.get("status") in ("green", "yellow")
+
+    @translate_errors
+    def refresh(self) -> None:
+        """Make every write so far visible to searches."""
+        self.client.indices.refresh(index=[self.events_pattern, self.reports_index, self.alerts_index],
+                                    ignore_unavailable=True, allow_no_indices=True)
+
+    @translate_errors
+    def drop_all(self) -> list[str]:
+        """Delete this prefix's indices and template (tests and uninstall only: the data is gone)."""
+        rows: Any = self.client.cat.indices(index=f"{self.prefix}-*", h="index", format="json",
+                                            expand_wildcards="all").body
+        names = [row["index"] for row in rows]
+        names = [n for n in names if self._day_re.match(n) or n in (self.reports_index, self.alerts_index)]
+        if names:
+            self.client.indices.delete(index=names, ignore_unavailable=True)
+        self.client.options(ignore_status=404).indices.delete_index_template(name=f"{self.prefix}-events")
+        return names
+
+    # --- events ------------------------------------------------------------
+    @translate_errors
+    def index_events(self, events: Sequence[Mapping[str, Any]]) -> IndexResult:
+        """Bulk-index events into their daily indices, ``_id = event_id``.
+
+        Documents the mapping refuses are listed in ``failed``; documents the
+        server could not take this time (overload, closed index) in ``retry``.
+
+        Raises:
+            StoreUnavailableError: when the server does not answer (nothing is known stored).
+        """
+        result = IndexResult()
+        ids: list[str] = []
+        body = bytearray()
+        for position, doc in enumerate(events):
+            try:
+                event_id, moment = event_key(doc)
+                source = orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY)
+            except (DocumentError, TypeError, AttributeError) as exc:
+                key = doc.get("event_id") if isinstance(doc, Mapping) else None
+                result.failed[key if isinstance(key, str) and key else f"<document {position}>"] = (
+                    f"document_parsing_exception: {exc}")
+                continue
+            body += orjson.dumps({"index": {"_index": self.events_index(moment), "_id": event_id}})
+            body += b"\n" + source + b"\n"
+            ids.append(event_id)
+        if not ids:
+            return result
+        response = self.client.bulk(operations=bytes(body), filter_path=_BULK_FILTER)  # type: ignore[arg-type]
+        if not response.get("errors"):
+            result.indexed = len(ids)
+            return result
+        for event_id, item in zip(ids, response["items"], strict=True):
+            outcome = next(iter(item.values()))
+            error = outcome.get("error")
+            if not error:
+                result.indexed += 1
+            elif classify_item_error(outcome.get("status", 500), error) == "retry":
+                result.retry[event_id] = item_reason(error)
+            else:
+                result.failed[event_id] = item_reason(error)
+        return result
+
+    def _query(self, window: TimeWindow | None = None, status: str | None = None, path: str | None = None,
+               exists: str | None = None) -> dict[str, Any]:
+        filters: list[dict[str, Any]] = []
+        if window is not None:
+            since, until = common.window_ms(window)
+            filters.append({"range": {"timestamp": {"gte": since, "lt": until, "format": "epoch_millis"}}})
+        if status is not None:
+            filters.append({"term": {"status": status}})
+        if path is not None:
+            filters.append({"term": {"path": path}})
+        if exists is not None:
+            filters.append({"exists": {"field": exists}})
+        return {"bool": {"filter": filters}}
+
+    def _search(self, **body: Any) -> dict[str, Any]:
+        return self.client.search(index=self.events_pattern, ignore_unavailable=True, allow_no_indices=True,
+                                  **body).body
+
+    @translate_errors
+    def count_events(self, window: TimeWindow | None = None, *, status: str | None = None,
+                     path: str | None = None) -> int:
+        """Number of events, optionally in a window, of one status or path."""
+        response = self.client.count(index=self.events_pattern, ignore_unavailable=True, allow_no_indices=True,
+                                     query=self._query(window, status, path))
+        return int(response["count"])
+
+    @translate_errors
+    def get_event(self, event_id: str) -> dict[str, Any] | None:
+        """One event by id, or None."""
+        hits = self._search(query={"ids": {"values": [event_id]}}, size=1)["hits"]["hits"]
+        return hits[0]["_source"] if hits else None
+
+    @translate_errors
+    def recent_events(self, limit: int = 50, window: TimeWindow | None = None) -> list[dict[str, Any]]:
+        """The newest events, newest first (whole documents)."""
+        return [hit["_source"] for hit in self._newest(self._query(window), limit, True)]
+
+    @translate_errors
+    def sample_applications(self, window: TimeWindow | None = None, limit: int = 100_000) -> list[dict[str, Any]]:
+        """The newest ``limit`` scored applications: raw features plus ``score`` and ``timestamp``.
+
+        Read in pages of 10,000 through a point in time, with only the needed
+        fields in ``_source``.
+        """
+        sample = []
+        for hit in self._newest(self._query(window, "ok"), limit, _SAMPLE_SOURCE):
+            source = hit["_source"]
+            item = source.get("features") or {}
+            item["score"] = source.get("score")
+            item["timestamp"] = source.get("timestamp")
+            sample.append(item)
+        return sample
+
+    def _newest(self, query: dict[str, Any], limit: int, source: bool | Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Hits sorted newest first, up to ``limit``: one search, or PIT + search_after pages past 10,000."""
+        if limit <= PAGE:
+            return list(self._search(query=query, size=limit, sort=_SORT_NEWEST, source=source,
+                                     track_total_hits=False, filter_path="hits.hits._source")
+                        .get("hits", {}).get("hits", []))
+        pit_id = self.client.open_point_in_time(index=self.events_pattern, keep_alive="2m",
+                                                ignore_unavailable=True, allow_partial_search_results=False)["id"]
+        hits: list[dict[str, Any]] = []
+        try:
+            after: list[Any] | None = None
+            while len(hits) < limit:
+                size = min(PAGE, limit - len(hits))
+                page = self.client.search(
+                    pit={"id": pit_id, "keep_alive": "2m"}, query=query, size=size, sort=_SORT_NEWEST,
+                    source=source, track_total_hits=False, filter_path="pit_id,hits.hits._source,hits.hits.sort",
+                    search_after=after,
+                ).body
+                pit_id = page.get("pit_id", pit_id)
+                batch = page.get("hits", {}).get("hits", [])
+                hits.extend(batch)
+                if len(batch) < size:
+                    break
+                after = batch[-1]["sort"]
+        finally:
+            self.client.options(ignore_status=404).close_point_in_time(id=pit_id)
+        return hits
+
+    # --- monitoring queries ---------------------------------------------------
+    def _aggregate(self, query: dict[str, Any], aggs: dict[str, Any]) -> dict[str, Any]:
+        return self._search(query=query, aggs=aggs, size=0, track_total_hits=False, filter_path="aggregations")
+
+    @translate_errors
+    def operations(self, window: TimeWindow, interval: timedelta, path: str | None = None) -> list[OpsBucket]:
+        """Per time bucket: counts by status and decision, mean score, latency and inference percentiles."""
+        response = self._aggregate(self._query(window, path=path), elastic_aggs.operations_aggs(window, interval))
+        return elastic_aggs.parse_operations(response, window, interval)
+
+    @translate_errors
+    def latency_percentiles(self, window: TimeWindow, path: str | None = None, field: str = "total_ms",
+                            percentiles: Sequence[float] = (50, 95, 99), *,
+                            status: str | None = "ok") -> dict[float, float | None]:
+        """Percentiles of one timing field over the window (scored events unless ``status`` says otherwise)."""
+        common.check_timing_field(field)
+        response = self._aggregate(self._query(window, status, path),
+                                   elastic_aggs.percentiles_aggs(field, percentiles))
+        return elastic_aggs.parse_percentiles(response, percentiles)
+
+    @translate_errors
+    def score_histogram(self, window: TimeWindow, bins: int = 20) -> list[tuple[float, float, int]]:
+        """Counts of scores in ``bins`` equal bins over [0, 1]: ``(lower, upper, count)``."""
+        response = self._aggregate(self._query(window, "ok"), elastic_aggs.histogram_aggs(bins))
+        return elastic_aggs.parse_histogram(response, bins)
+
+    @translate_errors
+    def decision_counts(self, window: TimeWindow) -> dict[str, int]:
+        """Scored applications per decision ("approved", "refused")."""
+        response = self._aggregate(self._query(window, "ok"), elastic_aggs.decision_aggs())
+        return elastic_aggs.parse_decisions(response)
+
+    # --- drift reports and alerts --------------------------------------------------
+    def _save_side(self, index: str, id_field: str, doc: Mapping[str, Any]) -> str:
+        doc_id = doc.get(id_field)
+        if not isinstance(doc_id, str) or not doc_id:
+            raise DocumentError(f"{id_field}: expected a non-empty string, got {doc_id!r}")
+        parse_timestamp(doc.get("timestamp"))
+        # Rare writes that the dashboard lists at once: refreshed now.
+        self.client.index(index=index, id=doc_id, document=dict(doc), refresh=True)
+        return doc_id
+
+    def _list_side(self, index: str, limit: int, window: TimeWindow | None) -> list[dict[str, Any]]:
+        query = self._query(window)
+        response = self.client.search(index=index, query=query, size=min(limit, PAGE), ignore_unavailable=True,
+                                      sort=[{"timestamp": {"order": "desc"}}], filter_path="hits.hits._source")
+        return [hit["_source"] for hit in response.body.get("hits", {}).get("hits", [])]
+
+    @translate_errors
+    def save_report(self, report: Mapping[str, Any]) -> str:
+        """Store one drift-run summary (must hold ``report_id`` and ``timestamp``); returns its id."""
+        return self._save_side(self.reports_index, "report_id", report)
+
+    @translate_errors
+    def list_reports(self, limit: int = 50, window: TimeWindow | None = None) -> list[dict[str, Any]]:
+        """Drift-run summaries, newest first."""
+        return self._list_side(self.reports_index, limit, window)
+
+    @translate_errors
+    def save_alert(self, alert: Mapping[str, Any]) -> str:
+        """Store one alert (must hold ``alert_id`` and ``timestamp``); returns its id."""
+        return self._save_side(self.alerts_index, "alert_id", alert)
+
+    @translate_errors
+    def list_alerts(self, limit: int = 100, window: TimeWindow | None = None) -> list[dict[str, Any]]:
+        """Alerts, newest first."""
+        return self._list_side(self.alerts_index, limit, window)
+
+    # --- retention ---------------------------------------------------------------
+    def event_indices(self) -> dict[str, date]:
+        """This prefix's daily event indices (open or closed) and their days."""
+        rows: Any = self.client.cat.indices(index=self.events_pattern, h="index", format="json",
+                                            expand_wildcards="all").body
+        days = {}
+        for row in rows:
+            match = self._day_re.match(row["index"])
+            if match:
+                days[row["index"]] = date(*(int(part) for part in match.groups()))
+        return days
+
+    @translate_errors
+    def apply_retention(self, days: int, now: datetime | None = None) -> int:
+        """Delete the daily event indices of UTC days before ``now - days``; returns how many were deleted.
+
+        The core server has no ILM: this is the deletion job. On a full server
+        an ILM policy with a delete phase could do the same.
+        """
+        cutoff = common.cutoff_day(days, now)
+        old = sorted(name for name, day in self.event_indices().items() if day < cutoff)
+        if old:
+            self.client.indices.delete(index=old, ignore_unavailable=True)
+        return len(old)

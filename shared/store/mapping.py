@@ -1,0 +1,220 @@
+"""The event document's shape, built from :mod:`shared.columns`: one source for both stores.
+
+The Elasticsearch index template (a strict mapping: an unknown field is a
+rejected document, never a new field) and the SQLite adapter's document check
+are both derived from the column specification, so the schema, the encoding
+and the stored documents cannot disagree on a name or a type.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.columns import Column, feature_columns
+from shared.event import TIMING_FIELDS
+
+_INTEGER_TYPES = (("byte", 2**7), ("short", 2**15), ("integer", 2**31), ("long", 2**63))
+_KEYWORD = {"type": "keyword"}
+# Kept in _source only: the refused input may be anything, it is never searched.
+_STORED_ONLY = {"type": "keyword", "index": False, "doc_values": False}
+
+# Fields of an event document that are not features, with their mapping.
+EVENT_FIELDS: dict[str, dict[str, Any]] = {
+    "event_id": _KEYWORD,
+    "timestamp": {"type": "date", "format": "strict_date_optional_time||epoch_millis"},
+    "request_id": _KEYWORD,
+    "job_id": _KEYWORD,
+    "path": _KEYWORD,
+    "model_version": _KEYWORD,
+    "client_ref": _KEYWORD,
+    "raw_input": _STORED_ONLY,
+    "score": {"type": "double"},
+    "decision": _KEYWORD,
+    "threshold": {"type": "double"},
+    "status": _KEYWORD,
+    "error_type": _KEYWORD,
+    "error_message": {"type": "text", "fields": {"keyword": {"type": "keyword", "ignore_above": 1024}}},
+}
+
+
+def feature_mapping(column: Column) -> dict[str, Any]:
+    """The Elasticsearch field type of one application column.
+
+    Categoricals are keywords; flags and integers take the smallest integer
+    type that holds their accepted range; amounts are ``double`` (up to 1e9
+    with cents: a 32-bit float would round them, and ``scaled_float`` is a
+    module the core server lacks); other continuous values (ratios,
+    normalised scores) are ``float``.
+    """
+    if column.kind == "categorical":
+        return dict(_KEYWORD)
+    if column.kind in ("flag", "integer"):
+        bound = max(abs(column.minimum or 0), abs(column.maximum or 0))
+        name = next(t for t, limit in _INTEGER_TYPES if bound < limit)
+        return {"type": name}
+    if column.name.startswith("AMT_"):
+        return {"type": "double"}
+    return {"type": "float"}
+
+
+def events_mapping() -> dict[str, Any]:
+    """The strict mapping of event documents (``ScoringEvent.to_dict()``)."""
+    features = {c.name: feature_mapping(c) for c in feature_columns()}
+    timings = {name: {"type": "float"} for name in TIMING_FIELDS}
+    return {
+        "dynamic": "strict",
+        "properties": {
+            **EVENT_FIELDS,
+            "features": {"type": "object", "dynamic": "strict", "properties": features},
+            "timings": {"type": "object", "dynamic": "strict", "properties": timings},
+        },
+    }
+
+
+def events_template(prefix: str, replicas: int = 0) -> dict[str, Any]:
+    """The composable index template of the daily event indices ``{prefix}-events-*``.
+
+    Args:
+        prefix: the index prefix (``es_index_prefix``).
+        replicas: replicas per shard (0 on a single node, where a replica could never be placed).
+
+    Returns:
+        The body of ``PUT _index_template/{prefix}-events``.
+    """
+    return {
+        "index_patterns": [f"{prefix}-events-*"],
+        "priority": 200,
+        "template": {
+            "settings": {
+                "number_of_shards": 1,
+                "number_of_replicas": replicas,
+                "refresh_interval": "5s",
+                # A string where a number belongs, or 2.5 for an integer, is refused, not guessed.
+                "index.mapping.coerce": False,
+            },
+            "mappings": events_mapping(),
+            "aliases": {f"{prefix}-events": {}},
+        },
+        "_meta": {"description": "scoring events, one index per UTC day", "managed_by": "shared.store"},
+    }
+
+
+def side_index_body(id_field: str, replicas: int = 0) -> dict[str, Any]:
+    """Settings and mapping of the drift-report and alert indices.
+
+    Their summaries evolve with monitoring, so only the fields that are searched
+    or sorted on are mapped; the rest stays in ``_source`` unindexed
+    (``dynamic: false``): no field explosion, and no rejected report.
+    """
+    return {
+        "settings": {"number_of_shards": 1, "number_of_replicas": replicas},
+        "mappings": {
+            "dynamic": False,
+            "properties": {
+                id_field: _KEYWORD,
+                "timestamp": {"type": "date", "format": "strict_date_optional_time||epoch_millis"},
+                "kind": _KEYWORD,
+                "severity": _KEYWORD,
+                "model_version": _KEYWORD,
+            },
+        },
+    }
+
+
+class DocumentError(ValueError):
+    """An event document the store refuses (the reason is the message)."""
+
+
+def parse_timestamp(value: Any) -> datetime:
+    """An event timestamp (ISO-8601 text or epoch milliseconds) as an aware UTC datetime.
+
+    Raises:
+        DocumentError: when the value is missing or not a time.
+    """
+    if isinstance(value, bool) or value is None:
+        raise DocumentError(f"timestamp: expected an ISO-8601 time, got {value!r}")
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value / 1000, UTC)
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        try:
+            moment = datetime.fromisoformat(str(value))
+        except ValueError:
+            raise DocumentError(f"timestamp: expected an ISO-8601 time, got {value!r}") from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def event_key(doc: Mapping[str, Any]) -> tuple[str, datetime]:
+    """The id and UTC time of an event document, which both stores need to place it.
+
+    Raises:
+        DocumentError: when ``event_id`` or ``timestamp`` is missing or malformed.
+    """
+    event_id = doc.get("event_id")
+    if not isinstance(event_id, str) or not event_id:
+        raise DocumentError(f"event_id: expected a non-empty string, got {event_id!r}")
+    return event_id, parse_timestamp(doc.get("timestamp"))
+
+
+def _number_error(name: str, value: Any, spec: Mapping[str, Any]) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"{name}: expected a number, got {value!r}"
+    if not math.isfinite(value):
+        return f"{name}: expected a finite number, got {value!r}"
+    for type_name, limit in _INTEGER_TYPES:
+        if spec["type"] == type_name:
+            if value != int(value):
+                return f"{name}: value [{value}] has a decimal part"
+            if not -limit <= value < limit:
+                return f"{name}: value [{value}] is out of range for a {type_name}"
+    return None
+
+
+def check_event(doc: Mapping[str, Any]) -> None:
+    """Refuse what the strict Elasticsearch mapping refuses (used by the SQLite store).
+
+    Raises:
+        DocumentError: with the first problem found.
+    """
+    event_key(doc)
+    features_spec = events_mapping()["properties"]["features"]["properties"]
+    for name, value in doc.items():
+        if name == "features":
+            if not isinstance(value, Mapping):
+                raise DocumentError(f"features: expected an object, got {type(value).__name__}")
+            for feature, fvalue in value.items():
+                spec = features_spec.get(feature)
+                if spec is None:
+                    raise DocumentError(f"features.{feature}: unknown field (strict mapping)")
+                _check_value(f"features.{feature}", fvalue, spec)
+        elif name == "timings":
+            if value is None:
+                continue
+            if not isinstance(value, Mapping):
+                raise DocumentError(f"timings: expected an object, got {type(value).__name__}")
+            for timing, tvalue in value.items():
+                if timing not in TIMING_FIELDS:
+                    raise DocumentError(f"timings.{timing}: unknown field (strict mapping)")
+                _check_value(f"timings.{timing}", tvalue, {"type": "float"})
+        elif name not in EVENT_FIELDS:
+            raise DocumentError(f"{name}: unknown field (strict mapping)")
+        elif name != "timestamp":
+            _check_value(name, value, EVENT_FIELDS[name])
+
+
+def _check_value(name: str, value: Any, spec: Mapping[str, Any]) -> None:
+    if value is None:
+        return
+    if spec["type"] in ("keyword", "text"):
+        if isinstance(value, Mapping | list | tuple):
+            raise DocumentError(f"{name}: expected a single value, got {type(value).__name__}")
+        return
+    error = _number_error(name, value, spec)
+    if error:
+        raise DocumentError(error)

@@ -1,0 +1,60 @@
+"""Tables of the SQLite store, and the conversion of an event to a row and back."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from shared.event import TIMING_FIELDS
+from shared.store.common import to_ms
+
+# Scalar fields of an event, in column order (features and timings apart).
+_SCALARS = (
+    "event_id", "timestamp", "request_id", "job_id", "path", "model_version", "client_ref", "raw_input",
+    "score", "decision", "threshold", "status", "error_type", "error_message",
+)
+_TYPES = {"event_id": "TEXT PRIMARY KEY", "score": "REAL", "threshold": "REAL"}
+
+SCHEMA = (
+    f"""CREATE TABLE IF NOT EXISTS events (
+        ts INTEGER NOT NULL,   -- epoch milliseconds (UTC) of timestamp
+        day TEXT NOT NULL,     -- UTC day, YYYY-MM-DD: the unit of retention, as a daily index
+        {", ".join(f"{name} {_TYPES.get(name, 'TEXT')}" for name in _SCALARS)},
+        {", ".join(f"{name} REAL" for name in TIMING_FIELDS)},
+        features TEXT NOT NULL -- JSON object of the raw application fields
+    )""",
+    "CREATE INDEX IF NOT EXISTS events_ts ON events (ts)",
+    "CREATE INDEX IF NOT EXISTS events_status_ts ON events (status, ts)",
+    "CREATE INDEX IF NOT EXISTS events_day ON events (day)",
+    "CREATE TABLE IF NOT EXISTS drift_reports (report_id TEXT PRIMARY KEY, ts INTEGER NOT NULL, doc TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS drift_reports_ts ON drift_reports (ts)",
+    "CREATE TABLE IF NOT EXISTS alerts (alert_id TEXT PRIMARY KEY, ts INTEGER NOT NULL, doc TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS alerts_ts ON alerts (ts)",
+)
+
+# The columns that rebuild a document, in the order row_to_event reads them.
+DOC_COLUMNS = ", ".join((*_SCALARS, *TIMING_FIELDS, "features"))
+# All columns in table order, for INSERT.
+TABLE_COLUMNS = ", ".join(("ts", "day", *_SCALARS, *TIMING_FIELDS, "features"))
+
+
+def event_row(doc: Mapping[str, Any], event_id: str, moment: datetime) -> tuple[Any, ...]:
+    """The row of one checked event document (columns in ``TABLE_COLUMNS`` order)."""
+    timings = doc.get("timings") or {}
+    scalars = [doc.get(name) for name in _SCALARS]
+    scalars[0] = event_id
+    features = orjson.dumps(doc.get("features") or {}, option=orjson.OPT_SERIALIZE_NUMPY)
+    return (to_ms(moment), moment.date().isoformat(), *scalars,
+            *(timings.get(name) for name in TIMING_FIELDS), features)
+
+
+def row_to_event(row: Sequence[Any]) -> dict[str, Any]:
+    """The event document of a row selected with ``DOC_COLUMNS``."""
+    n = len(_SCALARS)
+    doc = dict(zip(_SCALARS, row[:n], strict=True))
+    doc["timings"] = dict(zip(TIMING_FIELDS, row[n:n + len(TIMING_FIELDS)], strict=True))
+    doc["features"] = orjson.loads(row[-1])
+    return doc

@@ -1,0 +1,223 @@
+"""The store contract: every query of EventStore, with known data, on SQLite and Elasticsearch.
+
+The data set (``loaded``): in the window W = [10:00, 12:00) of 2026-03-10,
+100 scored events one minute apart from 10:00 (i = 0..99) with score i/100,
+total_ms i+1, inference_ms (i+1)/10, even i sync and odd i async (queue wait
+2*i ms); 10 invalid events at 11:40-11:49; 5 errors at 11:50-11:54; and two
+events just outside W (09:59:59.999 and 12:00:00.000).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from shared.store.base import EventStore, TimeWindow
+from tests.utils.events import make_event
+
+T0 = datetime(2026, 3, 10, 10, 0, tzinfo=UTC)
+W = TimeWindow(T0, T0 + timedelta(hours=2))
+
+
+def scored(i: int) -> dict[str, Any]:
+    path = "sync" if i % 2 == 0 else "async"
+    return make_event(T0 + timedelta(minutes=i), score=i / 100, total_ms=float(i + 1), inference_ms=(i + 1) / 10,
+                      path=path, queue_wait_ms=2.0 * i if path == "async" else None, event_id=f"ok-{i:03d}",
+                      request_id=f"req-{i}", job_id=f"job-{i}" if path == "async" else None)
+
+
+def dataset() -> list[dict[str, Any]]:
+    events = [scored(i) for i in range(100)]
+    events += [make_event(T0 + timedelta(minutes=100 + i), status="invalid", total_ms=0.5, event_id=f"inv-{i}")
+               for i in range(10)]
+    events += [make_event(T0 + timedelta(minutes=110 + i), status="error", total_ms=300.0, event_id=f"err-{i}")
+               for i in range(5)]
+    events += [make_event(T0 - timedelta(milliseconds=1), score=0.99, total_ms=5000.0, event_id="before"),
+               make_event(W.until, score=0.99, total_ms=5000.0, event_id="after")]
+    return events
+
+
+@pytest.fixture
+def loaded(store: EventStore) -> EventStore:
+    result = store.index_events(dataset())
+    assert result.indexed == 117 and not result.failed and not result.retry
+    store.refresh()
+    return store
+
+
+def test_setup_is_idempotent(loaded: EventStore) -> None:
+    loaded.setup()
+    assert loaded.healthy()
+    assert loaded.count_events() == 117
+
+
+def test_counts_by_window_status_and_path(loaded: EventStore) -> None:
+    assert loaded.count_events(W) == 115
+    assert loaded.count_events(W, status="ok") == 100
+    assert loaded.count_events(W, status="invalid") == 10
+    assert loaded.count_events(W, status="error") == 5
+    assert loaded.count_events(W, status="ok", path="async") == 50
+    assert loaded.count_events(TimeWindow(T0, T0 + timedelta(minutes=10))) == 10
+
+
+def test_get_event_round_trips_the_document(loaded: EventStore) -> None:
+    assert loaded.get_event("ok-042") == scored(42)
+    assert loaded.get_event("ok-043") == scored(43)
+    invalid = loaded.get_event("inv-3")
+    assert invalid is not None and invalid["status"] == "invalid" and invalid["raw_input"]
+    assert invalid["features"] == {}
+    assert loaded.get_event("nope") is None
+
+
+def test_recent_events_newest_first(loaded: EventStore) -> None:
+    assert [e["event_id"] for e in loaded.recent_events(3)] == ["after", "err-4", "err-3"]
+    in_window = loaded.recent_events(200, W)
+    assert len(in_window) == 115 and in_window[-1]["event_id"] == "ok-000"
+    assert "features" in in_window[0] and "timings" in in_window[0]
+
+
+def test_sample_applications_is_the_newest_scored(loaded: EventStore) -> None:
+    sample = loaded.sample_applications(W, limit=10)
+    assert [row["score"] for row in sample] == [i / 100 for i in range(99, 89, -1)]
+    assert sample[0]["AMT_CREDIT"] == scored(99)["features"]["AMT_CREDIT"]
+    assert sample[0]["timestamp"] == scored(99)["timestamp"]
+    assert "status" not in sample[0] and "timings" not in sample[0]
+    assert len(loaded.sample_applications(W)) == 100
+    assert len(loaded.sample_applications()) == 102
+
+
+def test_latency_percentiles(loaded: EventStore) -> None:
+    p = loaded.latency_percentiles(W)
+    assert set(p) == {50, 95, 99}
+    assert p[50] == pytest.approx(50.5, abs=1.0)
+    assert p[95] == pytest.approx(95.05, abs=1.5)
+    assert p[99] == pytest.approx(99.01, abs=1.5)
+    inference = loaded.latency_percentiles(W, field="inference_ms", percentiles=(50,))
+    assert inference[50] == pytest.approx(5.05, abs=0.15)
+    assert loaded.latency_percentiles(W, path="sync", percentiles=(50,))[50] == pytest.approx(50.0, abs=2.0)
+    assert loaded.latency_percentiles(W, status=None, percentiles=(99,))[99] == pytest.approx(300.0, abs=5.0)
+    empty = loaded.latency_percentiles(TimeWindow(T0 - timedelta(days=2), T0 - timedelta(days=1)))
+    assert empty == {50: None, 95: None, 99: None}
+    with pytest.raises(ValueError):
+        loaded.latency_percentiles(W, field="score; DROP TABLE events")
+
+
+def test_score_histogram(loaded: EventStore) -> None:
+    histogram = loaded.score_histogram(W, bins=20)
+    assert len(histogram) == 20
+    assert histogram[0] == (0.0, 0.05, 5)
+    assert histogram[-1] == (0.95, 1.0, 5)
+    assert [count for _, _, count in histogram] == [5] * 20
+    assert sum(c for _, _, c in loaded.score_histogram(W, bins=3)) == 100
+
+
+def test_score_histogram_edges(store: EventStore) -> None:
+    store.index_events([make_event(T0, score=s, event_id=f"s{i}") for i, s in enumerate((0.0, 0.5, 1.0))])
+    store.refresh()
+    assert [c for _, _, c in store.score_histogram(W, bins=2)] == [1, 2]
+
+
+def test_decision_counts(loaded: EventStore) -> None:
+    assert loaded.decision_counts(W) == {"approved": 50, "refused": 50}
+    empty = TimeWindow(T0 - timedelta(days=2), T0 - timedelta(days=1))
+    assert loaded.decision_counts(empty) == {"approved": 0, "refused": 0}
+
+
+def test_operations_buckets(loaded: EventStore) -> None:
+    buckets = loaded.operations(W, timedelta(minutes=30))
+    assert [b.start for b in buckets] == [T0 + timedelta(minutes=30 * k) for k in range(4)]
+    assert [b.count for b in buckets] == [30, 30, 30, 25]
+    assert [b.ok for b in buckets] == [30, 30, 30, 10]
+    last = buckets[3]
+    assert (last.invalid, last.errors, last.approved, last.refused) == (10, 5, 0, 10)
+    first = buckets[0]
+    assert (first.approved, first.refused) == (30, 0)
+    assert first.mean_score == pytest.approx(0.145)
+    assert first.latency_p50 == pytest.approx(15.5, abs=1.0)
+    assert first.latency_p99 == pytest.approx(29.7, abs=1.0)
+    assert first.inference_p95 == pytest.approx(2.855, abs=0.15)
+    assert first.queue_wait_p95 == pytest.approx(55.0, abs=3.0)  # async i = 1, 3, ..., 29: 2..58 ms
+
+
+def test_operations_unaligned_window_path_and_empty_buckets(loaded: EventStore) -> None:
+    window = TimeWindow(T0 + timedelta(minutes=7), T0 + timedelta(minutes=67))
+    buckets = loaded.operations(window, timedelta(minutes=30), path="sync")
+    assert [b.start for b in buckets] == [window.since, window.since + timedelta(minutes=30)]
+    assert [b.count for b in buckets] == [15, 15]
+    quiet = loaded.operations(TimeWindow(T0 - timedelta(hours=3), T0 - timedelta(hours=2)), timedelta(minutes=20))
+    assert len(quiet) == 3
+    assert all(b.count == 0 and b.latency_p95 is None and b.mean_score is None for b in quiet)
+
+
+def test_replay_overwrites_never_duplicates(loaded: EventStore) -> None:
+    again = [scored(i) for i in range(100)]
+    again[7]["score"] = 0.777
+    result = loaded.index_events(again)
+    loaded.refresh()
+    assert result.indexed == 100
+    assert loaded.count_events() == 117
+    assert loaded.get_event("ok-007")["score"] == 0.777
+
+
+def test_bad_documents_are_reported_not_lost(store: EventStore) -> None:
+    good = make_event(T0, event_id="good")
+    unknown_feature = make_event(T0, event_id="unknown-feature")
+    unknown_feature["features"]["NOT_A_COLUMN"] = 1
+    text_score = make_event(T0, event_id="text-score") | {"score": "high"}
+    half_flag = make_event(T0, event_id="half-flag")
+    half_flag["features"]["FLAG_MOBIL"] = 0.5
+    extra_field = make_event(T0, event_id="extra-field", surprise="field")
+    no_time = make_event(event_id="no-time", timestamp=None)
+    result = store.index_events([good, unknown_feature, text_score, half_flag, extra_field, no_time])
+    store.refresh()
+    assert result.indexed == 1
+    assert set(result.failed) == {"unknown-feature", "text-score", "half-flag", "extra-field", "no-time"}
+    assert "NOT_A_COLUMN" in result.failed["unknown-feature"]
+    assert all(reason for reason in result.failed.values())
+    assert store.count_events() == 1 and store.get_event("good") is not None
+
+
+def test_reports_and_alerts_round_trip(store: EventStore) -> None:
+    for k in range(3):
+        report = {"report_id": f"r{k}", "timestamp": (T0 + timedelta(hours=k)).isoformat(), "share_drifted": k / 10,
+                  "features": [{"name": "AMT_CREDIT", "test": "psi", "value": 0.1 * k, "drifted": k == 2}]}
+        assert store.save_report(report) == f"r{k}"
+        store.save_alert({"alert_id": f"a{k}", "timestamp": (T0 + timedelta(minutes=k)).isoformat(),
+                          "kind": "latency", "severity": "warning", "message": f"p95 high {k}"})
+    reports = store.list_reports()
+    assert [r["report_id"] for r in reports] == ["r2", "r1", "r0"]
+    assert reports[0]["features"][0]["drifted"] is True
+    assert [r["report_id"] for r in store.list_reports(limit=1)] == ["r2"]
+    assert [r["report_id"] for r in store.list_reports(window=TimeWindow(T0, T0 + timedelta(hours=1)))] == ["r0"]
+    assert [a["alert_id"] for a in store.list_alerts()] == ["a2", "a1", "a0"]
+    assert store.list_alerts()[0]["message"] == "p95 high 2"
+    with pytest.raises(ValueError):
+        store.save_alert({"timestamp": T0.isoformat()})
+
+
+def test_retention_drops_old_days(store: EventStore) -> None:
+    now = datetime(2026, 3, 20, 12, 0, tzinfo=UTC)
+    days_ago = (10, 5, 5, 3, 2, 0)
+    store.index_events([make_event(now - timedelta(days=d), event_id=f"d{i}") for i, d in enumerate(days_ago)])
+    store.refresh()
+    assert store.apply_retention(3, now=now) == 2  # the days 10 and 5 days ago; 3 days ago is kept
+    store.refresh()
+    assert store.count_events() == 3
+    assert store.get_event("d1") is None and store.get_event("d3") is not None
+    assert store.apply_retention(3, now=now) == 0
+
+
+def test_sample_pages_beyond_one_page(store: EventStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("shared.store.elastic.PAGE", 100)  # exercise PIT + search_after with small pages
+    events = [make_event(T0 + timedelta(seconds=i), score=(i % 100) / 100, event_id=f"p{i:04d}") for i in range(350)]
+    assert store.index_events(events).indexed == 350
+    store.refresh()
+    sample = store.sample_applications(W, limit=301)
+    assert len(sample) == 301
+    stamps = [row["timestamp"] for row in sample]
+    assert stamps == sorted(stamps, reverse=True) and len(set(stamps)) == 301
+    assert stamps[0] == events[-1]["timestamp"]
+    assert len(store.sample_applications(W, limit=1000)) == 350
+    assert len(store.recent_events(250)) == 250
