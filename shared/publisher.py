@@ -1,0 +1,265 @@
+"""Put scoring events on the Redis Stream without ever making the caller wait.
+
+:meth:`EventPublisher.publish` serialises the event and appends it to an
+in-memory queue; a background thread sends the queue to the stream in
+pipelined ``XADD`` batches (field ``event`` = the JSON bytes, ``MAXLEN ~``).
+While Redis is down the thread moves events to a bounded on-disk spool
+(:class:`shared.spool.Spool`) and forwards them, oldest first, once Redis
+answers again; new events wait behind the spool so the order holds. What
+cannot be kept (spool full, in-memory queue full) is counted in ``dropped``
+and logged, never lost silently. Delivery is at least once: a batch that
+failed half-way may be sent twice, which the indexer's ``_id`` absorbs.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from shared.event import ScoringEvent
+from shared.spool import Spool
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SPOOL_MAX_BYTES = 256 * 1024 * 1024
+_DROP_LOG_EVERY_S = 10.0
+
+
+class EventPublisher:
+    """Non-blocking, thread-safe producer of the events stream, with a disk spool for Redis outages.
+
+    Args:
+        redis: a redis-py (or fakeredis) client; give it short socket timeouts
+            (a hung server then only delays the background thread, never the caller).
+        stream: the stream's name (setting ``events_stream``).
+        maxlen: approximate cap of the stream (setting ``events_stream_maxlen``).
+        spool_dir: folder of the spool (one ``slot-N`` sub-folder per process); None: no spool.
+        spool_max_bytes: bound of the spool on disk.
+        batch_size: events per pipelined ``XADD`` round trip.
+        queue_max: bound of the in-memory queue.
+        retry_interval_s: pause between two attempts while Redis is down.
+        autostart: start the background thread now.
+    """
+
+    def __init__(self, redis: Any, stream: str = "scoring:events", *, maxlen: int = 1_000_000,
+                 spool_dir: str | Path | None = Path("var/spool"), spool_max_bytes: int = DEFAULT_SPOOL_MAX_BYTES,
+                 batch_size: int = 500, queue_max: int = 100_000, retry_interval_s: float = 1.0,
+                 autostart: bool = True) -> None:
+        self.redis = redis
+        self.stream = stream
+        self.maxlen = maxlen
+        self.batch_size = batch_size
+        self.queue_max = queue_max
+        self.retry_interval_s = retry_interval_s
+        self._spool_dir = Path(spool_dir) if spool_dir is not None else None
+        self._spool_max_bytes = spool_max_bytes
+        self._spool: Spool | None = None
+        self._queue: deque[bytes] = deque()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._published = 0
+        self._dropped = 0
+        self._redis_ok = True
+        self._last_error: str | None = None
+        self._next_try = 0.0
+        self._last_drop_log = 0.0
+        self._unlogged_drops = 0
+        self._thread: threading.Thread | None = None
+        if autostart:
+            self.start()
+
+    @classmethod
+    def from_settings(cls, settings: Any, redis: Any, **kwargs: Any) -> EventPublisher:
+        """A publisher configured from a service's settings.
+
+        Reads ``events_stream``, ``events_stream_maxlen`` and, when the service
+        has them, ``spool_dir`` and ``spool_max_bytes``.
+        """
+        return cls(redis, settings.events_stream, maxlen=settings.events_stream_maxlen,
+                   spool_dir=getattr(settings, "spool_dir", Path("var/spool")),
+                   spool_max_bytes=getattr(settings, "spool_max_bytes", DEFAULT_SPOOL_MAX_BYTES), **kwargs)
+
+    def start(self) -> EventPublisher:
+        """Open the spool (forwarding what a previous run left in it) and start the background thread."""
+        if self._thread is not None:
+            return self
+        if self._spool_dir is not None:
+            try:
+                self._spool = Spool(self._spool_dir, self._spool_max_bytes)
+            except OSError as exc:
+                log.error("event spool unusable at %s (%s): events will be dropped while Redis is down",
+                          self._spool_dir, exc)
+            else:
+                if self._spool.count:
+                    log.warning("event spool %s holds %d events from a previous run: forwarding them",
+                                self._spool.path, self._spool.count)
+        self._thread = threading.Thread(target=self._run, name="event-publisher", daemon=True)
+        self._thread.start()
+        return self
+
+    # --- the caller's side (any thread, never blocks) ---------------------------
+    def publish(self, event: ScoringEvent | Mapping[str, Any]) -> bool:
+        """Queue one event for the stream; returns False when it had to be dropped (counted and logged)."""
+        try:
+            if isinstance(event, ScoringEvent):
+                data = event.to_json()
+            else:
+                data = orjson.dumps(event, option=orjson.OPT_SERIALIZE_NUMPY)
+        except (TypeError, ValueError) as exc:
+            log.error("event not serialisable, dropped: %s", exc)
+            self._drop(1, "not serialisable")
+            return False
+        with self._lock:
+            if len(self._queue) >= self.queue_max or self._stopping.is_set():
+                full = True
+            else:
+                full = False
+                self._queue.append(data)
+                self._idle.clear()
+        if full:
+            self._drop(1, "in-memory queue full" if not self._stopping.is_set() else "publisher closed")
+            return False
+        self._wake.set()
+        return True
+
+    def stats(self) -> dict[str, Any]:
+        """``pending`` (in memory), ``spooled`` (on disk), ``dropped``, ``published``, ``redis_ok``, ``last_error``."""
+        with self._lock:
+            return {
+                "pending": len(self._queue),
+                "spooled": self._spool.count if self._spool else 0,
+                "dropped": self._dropped,
+                "published": self._published,
+                "redis_ok": self._redis_ok,
+                "last_error": self._last_error,
+            }
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until the in-memory queue is empty (events published or spooled); True if it is."""
+        self._wake.set()
+        return self._idle.wait(timeout)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Send or spool what is queued (for at most ``timeout`` s), stop the thread, release the spool.
+
+        Events still in memory after the timeout are counted as dropped.
+        """
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.error("event publisher did not finish within %.1f s", timeout)
+        with self._lock:
+            left = len(self._queue)
+            self._queue.clear()
+        if left:
+            self._drop(left, "publisher closed before they could be sent or spooled")
+        if self._spool is not None and (self._thread is None or not self._thread.is_alive()):
+            if self._spool.count:
+                log.warning("event spool %s keeps %d events for the next start", self._spool.path, self._spool.count)
+            self._spool.close()
+
+    # --- the background thread ------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(timeout=min(0.5, self.retry_interval_s))
+            self._wake.clear()
+            stopping = self._stopping.is_set()
+            try:
+                self._drain(final=stopping)
+            except Exception:  # the thread must survive anything (a full disk, a bug): log and go on
+                log.exception("event publisher: unexpected error")
+                time.sleep(0.1)
+            with self._lock:
+                if not self._queue:
+                    self._idle.set()
+            if stopping:
+                return
+
+    def _take(self) -> list[bytes]:
+        with self._lock:
+            n = min(self.batch_size, len(self._queue))
+            return [self._queue.popleft() for _ in range(n)]
+
+    def _drain(self, final: bool = False) -> None:
+        spool = self._spool
+        if spool is not None and spool.count and self._may_try(final):
+            self._forward_spool(spool)
+        while True:
+            batch = self._take()
+            if not batch:
+                return
+            if spool is not None and spool.count:  # older events wait on disk: keep the order
+                self._to_spool(batch)
+            elif self._may_try(final) and self._send(batch):
+                continue
+            else:
+                self._to_spool(batch)
+
+    def _may_try(self, final: bool) -> bool:
+        return self._redis_ok or final or time.monotonic() >= self._next_try
+
+    def _send(self, batch: list[bytes]) -> bool:
+        try:
+            pipe = self.redis.pipeline(transaction=False)
+            for data in batch:
+                pipe.xadd(self.stream, {"event": data}, maxlen=self.maxlen, approximate=True)
+            pipe.execute()
+        except Exception as exc:  # redis.RedisError, OSError...: Redis is down or refusing
+            with self._lock:
+                if self._redis_ok:
+                    log.warning("Redis unavailable for the events stream (%s): spooling events", exc)
+                self._redis_ok = False
+                self._last_error = f"{type(exc).__name__}: {exc}"
+            self._next_try = time.monotonic() + self.retry_interval_s
+            return False
+        with self._lock:
+            self._published += len(batch)
+            if not self._redis_ok:
+                log.warning("Redis is back for the events stream")
+            self._redis_ok = True
+        return True
+
+    def _forward_spool(self, spool: Spool) -> None:
+        forwarded = 0
+        while spool.count:
+            lines = spool.read(self.batch_size)
+            if not lines or not self._send(lines):
+                break
+            spool.consume(len(lines))
+            forwarded += len(lines)
+        if forwarded:
+            log.info("forwarded %d spooled events to the stream (%d left in the spool)", forwarded, spool.count)
+
+    def _to_spool(self, batch: list[bytes]) -> None:
+        kept = 0
+        if self._spool is not None:
+            try:
+                kept = self._spool.append(batch)
+            except OSError as exc:
+                log.error("event spool write failed: %s", exc)
+        if kept < len(batch):
+            self._drop(len(batch) - kept, "Redis down and the spool is full" if self._spool else
+                       "Redis down and no spool")
+
+    def _drop(self, n: int, reason: str) -> None:
+        with self._lock:
+            self._dropped += n
+            self._unlogged_drops += n
+            now = time.monotonic()
+            if now - self._last_drop_log < _DROP_LOG_EVERY_S:
+                return
+            count, self._unlogged_drops, self._last_drop_log = self._unlogged_drops, 0, now
+            total = self._dropped
+        log.error("DROPPED %d scoring events (%s); %d dropped since start", count, reason, total)
