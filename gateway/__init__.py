@@ -1,0 +1,1 @@
+"""The scoring gateway: FastAPI app, sync scoring, async jobs, health and metrics."""

@@ -1,0 +1,83 @@
+"""Gateway settings, read once from the environment."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import NoDecode
+
+from shared.settings import BaseServiceSettings
+
+logger = logging.getLogger(__name__)
+
+_PLACEHOLDER_KEYS = {"changeme", "change-me", "secret", "dev", "dev-key", "test", "apikey", "api-key"}
+MIN_PRODUCTION_KEY_LENGTH = 16
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class GatewaySettings(BaseServiceSettings):
+    """What the gateway reads from the environment (see also :class:`BaseServiceSettings`).
+
+    ``API_KEYS`` is a comma-separated list. Running without keys needs
+    ``ALLOW_NO_API_KEY=true`` and is refused in production.
+    """
+
+    api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list, description="accepted X-API-Key values")
+    allow_no_api_key: bool = Field(default=False, description="development only: accept requests without a key")
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, gt=0, description="largest accepted request body")
+    max_batch_size: int = Field(default=1000, ge=1, le=100_000, description="most applications in one batch")
+    job_result_ttl: int = Field(default=3600, gt=0, description="seconds a finished or failed job stays readable")
+    job_timeout: int = Field(default=30, gt=0, description="seconds one scoring job may run")
+    job_retries: int = Field(default=3, ge=0, description="retries of a job that fails for a transient reason")
+    job_retry_intervals: Annotated[list[int], NoDecode] = Field(
+        default_factory=lambda: [1, 5, 15], description="seconds before each retry (comma-separated)"
+    )
+    queue_name: str = "scoring"
+    scorer_threads: int = Field(default=1, ge=1, le=64, description="ONNX Runtime intra-op threads")
+    batch_offload_size: int = Field(
+        default=16, ge=1, description="batches at least this large are scored in a thread, off the event loop"
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64, validation_alias=AliasChoices("WEB_CONCURRENCY", "WORKERS"))
+    access_log: bool = Field(default=True, description="one JSON line per request")
+    spool_dir: Path = Field(default=Path("var/spool/gateway"), description="where events wait while Redis is down")
+    spool_max_bytes: int = Field(default=256 * 1024 * 1024, gt=0)
+    raw_input_max_chars: int = Field(default=16_384, ge=0, description="refused input kept in an invalid event")
+    embedded_worker: bool = Field(default=True, description="embedded mode: run the RQ worker in a thread")
+    embedded_indexer: bool = Field(default=True, description="embedded mode: index events into SQLite in a thread")
+    redis_timeout_s: float = Field(default=2.0, gt=0, description="Redis socket timeout of the gateway")
+
+    _split_keys = field_validator("api_keys", "job_retry_intervals", mode="before")(_split_csv)
+
+    @model_validator(mode="after")
+    def _check_keys(self) -> GatewaySettings:
+        if self.environment == "production":
+            if self.allow_no_api_key:
+                raise ValueError("ALLOW_NO_API_KEY=true is refused when ENVIRONMENT=production")
+            weak = [k for k in self.api_keys if k.lower() in _PLACEHOLDER_KEYS or len(k) < MIN_PRODUCTION_KEY_LENGTH]
+            if weak:
+                raise ValueError(
+                    f"API_KEYS holds {len(weak)} placeholder or short key(s): production keys need "
+                    f"{MIN_PRODUCTION_KEY_LENGTH}+ characters"
+                )
+        if not self.api_keys and not self.allow_no_api_key:
+            raise ValueError(
+                "no API key configured: set API_KEYS (comma-separated), or ALLOW_NO_API_KEY=true in development"
+            )
+        if any(i < 0 for i in self.job_retry_intervals):
+            raise ValueError("JOB_RETRY_INTERVALS must be >= 0 seconds")
+        return self
+
+    @property
+    def auth_enabled(self) -> bool:
+        """False only when running without keys was explicitly allowed and no key is set."""
+        return bool(self.api_keys) or not self.allow_no_api_key
