@@ -1,0 +1,1 @@
+"""RQ side of the platform: scoring jobs, the worker pool, and the event indexer."""

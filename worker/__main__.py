@@ -1,0 +1,91 @@
+"""Command line: ``python -m worker pool --processes N`` or ``python -m worker indexer``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import signal
+import sys
+import threading
+
+import orjson
+
+from worker.settings import WorkerSettings
+
+logger = logging.getLogger("worker")
+
+
+_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys() | {"message", "taskName"})
+
+
+class _JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message and the ``extra`` fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        payload = {"ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"), "level": record.levelname,
+                   "logger": record.name, "msg": record.getMessage(), "pid": record.process}
+        payload.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD and not k.startswith("_")})
+        if record.exc_info:
+            payload["exc"] = self.formatException(record.exc_info)
+        return orjson.dumps(payload, default=str).decode()
+
+
+def _configure_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+def _run_indexer(settings: WorkerSettings) -> None:
+    try:
+        indexer_module = importlib.import_module("worker.indexer")
+    except ImportError as exc:
+        raise SystemExit(f"worker.indexer is not available: {exc}") from exc
+    from redis import Redis
+
+    from shared.store.factory import make_store
+
+    if not settings.redis_url:
+        raise SystemExit("REDIS_URL is required for the indexer (embedded mode runs one inside the gateway)")
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    store = make_store(settings)
+    store.setup()
+    indexer = indexer_module.Indexer(
+        redis=Redis.from_url(settings.redis_url), store=store, stream=settings.events_stream,
+        group=settings.indexer_group, consumer=settings.indexer_consumer, batch_size=settings.indexer_batch_size,
+        block_ms=settings.indexer_block_ms,
+    )
+    logger.info("indexer starting", extra={"stream": settings.events_stream, "consumer": settings.indexer_consumer})
+    try:
+        indexer.run_forever(stop)
+    finally:
+        store.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m worker``."""
+    parser = argparse.ArgumentParser(prog="python -m worker", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    pool = commands.add_parser("pool", help="run the RQ worker pool (scoring jobs)")
+    pool.add_argument("--processes", type=int, default=None, help="worker processes (default: PROCESSES or 2)")
+    pool.add_argument("--burst", action="store_true", help="quit once the queue is empty")
+    commands.add_parser("indexer", help="move events from the Redis Stream to the store")
+    args = parser.parse_args(argv)
+    settings = WorkerSettings()
+    _configure_logging(settings.log_level)
+    if args.command == "pool":
+        from worker.pool import run_pool
+
+        run_pool(settings, processes=args.processes, burst=args.burst)
+    else:
+        _run_indexer(settings)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

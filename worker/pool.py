@@ -1,0 +1,179 @@
+"""Worker classes and the worker pool.
+
+``ScoringWorker`` is RQ's non-forking ``SimpleWorker``: jobs run in the worker
+process itself, so the scorer loaded at start serves every job (a forking
+worker would carry the ONNX session across ``fork()`` and could not keep a
+warm cache). The pool (RQ's ``WorkerPool``) forks N such processes; each loads
+its own scorer after the fork.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from redis import Redis
+from rq import Queue, SimpleWorker
+from rq.job import Job
+from rq.serializers import JSONSerializer
+from rq.timeouts import TimerDeathPenalty
+from rq.worker_pool import WorkerPool
+
+from worker import tasks
+from worker.exceptions import ScorerUnavailableError
+from worker.settings import WorkerSettings
+
+logger = logging.getLogger(__name__)
+JOB_SERIALIZER = JSONSerializer  # the gateway enqueues with the same one
+RESTART_DELAY_S = 5
+
+
+class ScoringWorker(SimpleWorker):
+    """A non-forking worker that loads the scorer when it starts.
+
+    Class attributes, set before the pool forks (``WorkerPool`` builds workers
+    with a fixed argument list): ``settings`` and ``abandoned_grace_s``.
+    """
+
+    settings: WorkerSettings | None = None
+    abandoned_grace_s = 10
+    log_result_lifespan = False
+    log_job_description = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        settings = self.settings or WorkerSettings()
+        kwargs.setdefault("worker_ttl", settings.worker_ttl)
+        kwargs.setdefault("maintenance_interval", settings.maintenance_interval_s)
+        kwargs.setdefault("serializer", JOB_SERIALIZER)
+        super().__init__(*args, **kwargs)
+        if tasks.on_job_failure not in self._exc_handlers:
+            self.push_exc_handler(tasks.on_job_failure)
+        self.abandoned_grace_s = settings.abandoned_grace_s
+
+    def work(self, *args: Any, **kwargs: Any) -> bool:
+        """Load the scorer (once per process), then run RQ's work loop; flush the events at the end."""
+        try:
+            tasks.load_runtime(self.connection, self.settings)
+        except ScorerUnavailableError:
+            # the pool restarts a dead worker every second: wait, so a missing bundle is not a hot loop
+            logger.exception("worker cannot start without a model; exiting in %d s", RESTART_DELAY_S)
+            time.sleep(RESTART_DELAY_S)
+            return False
+        try:
+            return super().work(*args, **kwargs)
+        finally:
+            tasks.close_runtime()
+
+    def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
+        """How long a started job may go without news before RQ's clean-up calls it abandoned.
+
+        A ``SimpleWorker`` sends no heartbeat while a job runs, so this is the
+        job's timeout plus a grace (RQ adds 60 s; scoring jobs take milliseconds).
+        """
+        timeout = job.timeout if job.timeout and job.timeout > 0 else Queue.DEFAULT_TIMEOUT
+        return int(timeout) + self.abandoned_grace_s
+
+
+class ThreadWorker(ScoringWorker):
+    """A ScoringWorker that runs in a thread of the gateway (embedded mode).
+
+    No signal handlers (only the main thread may install them), a timer-based
+    job timeout instead of SIGALRM, no pub/sub command thread, and the
+    gateway's scorer instead of a second load.
+    """
+
+    death_penalty_class = TimerDeathPenalty
+
+    def _install_signal_handlers(self) -> None:
+        """Signals belong to the gateway's main thread."""
+
+    def subscribe(self) -> None:
+        """No remote-command channel in embedded mode."""
+
+    def unsubscribe(self) -> None:
+        """Nothing to undo (see :meth:`subscribe`)."""
+
+    def work(self, *args: Any, **kwargs: Any) -> bool:
+        """RQ's work loop, with the runtime installed by the gateway."""
+        return SimpleWorker.work(self, *args, **kwargs)
+
+
+def _noop() -> None:
+    """Wakes an idle embedded worker so that it sees the stop request."""
+
+
+class EmbeddedWorker:
+    """An RQ worker in a thread, and a scheduler loop for delayed retries (embedded mode).
+
+    Args:
+        connection: a Redis client of the shared fake server (one per thread).
+        scheduler_connection: another client for the scheduler loop.
+        settings: queue name and intervals.
+    """
+
+    def __init__(self, connection: Redis, scheduler_connection: Redis, settings: WorkerSettings) -> None:
+        ThreadWorker.settings = settings
+        self.queue = Queue(settings.queue_name, connection=connection, serializer=JOB_SERIALIZER)
+        self.worker = ThreadWorker([self.queue], connection=connection)
+        self._scheduler_connection = scheduler_connection
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        """Start the worker and scheduler threads."""
+        worker = threading.Thread(target=self.worker.work, kwargs={"burst": False, "with_scheduler": False,
+                                                                   "logging_level": None},
+                                  name="embedded-rq-worker", daemon=True)
+        scheduler = threading.Thread(target=self._schedule, name="embedded-rq-scheduler", daemon=True)
+        self._threads = [worker, scheduler]
+        for thread in self._threads:
+            thread.start()
+
+    @property
+    def alive(self) -> bool:
+        """True while the worker thread runs."""
+        return bool(self._threads) and self._threads[0].is_alive()
+
+    def _schedule(self) -> None:
+        from rq.scheduler import RQScheduler
+
+        scheduler = RQScheduler([self.queue.name], connection=self._scheduler_connection,
+                                serializer=JOB_SERIALIZER)
+        while not self._stop.wait(1.0):
+            try:
+                scheduler.acquire_locks()
+                scheduler.enqueue_scheduled_jobs()
+            except Exception:
+                logger.exception("embedded scheduler pass failed")
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Ask the worker to stop, wake it with a no-op job, and wait for the threads."""
+        self._stop.set()
+        self.worker._stop_requested = True
+        if self.alive:
+            try:
+                self.queue.enqueue_call(_noop, result_ttl=0, at_front=True)
+            except Exception:
+                logger.warning("could not wake the embedded worker", exc_info=True)
+        for thread in self._threads:
+            thread.join(timeout)
+
+
+def run_pool(settings: WorkerSettings, processes: int | None = None, burst: bool = False) -> None:
+    """Run RQ's WorkerPool of ScoringWorkers until SIGINT/SIGTERM (or, with ``burst``, an empty queue).
+
+    Args:
+        settings: worker settings (``REDIS_URL`` is required).
+        processes: number of worker processes (default ``settings.processes``).
+        burst: stop each worker once the queue is empty (tests, one-off runs).
+    """
+    if not settings.redis_url:
+        raise SystemExit("REDIS_URL is required for the worker pool (embedded mode runs a worker inside the gateway)")
+    ScoringWorker.settings = settings  # inherited by the forked workers
+    connection = Redis.from_url(settings.redis_url)
+    pool = WorkerPool([settings.queue_name], connection=connection, num_workers=processes or settings.processes,
+                      worker_class=ScoringWorker, serializer=JOB_SERIALIZER)
+    logger.info("worker pool starting", extra={"processes": pool.num_workers, "queue": settings.queue_name})
+    pool.start(burst=burst, logging_level=settings.rq_log_level)
