@@ -1,0 +1,50 @@
+"""``python -m gateway``: uvicorn with uvloop and httptools (HOST, PORT, WEB_CONCURRENCY)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import tempfile
+
+import uvicorn
+
+from gateway.logs import configure_logging
+from gateway.settings import GatewaySettings
+
+logger = logging.getLogger("gateway")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line, check the settings, run uvicorn."""
+    parser = argparse.ArgumentParser(prog="python -m gateway", description="Run the scoring gateway.")
+    parser.add_argument("--host", help="bind address (default: HOST or 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port (default: PORT or 8000)")
+    parser.add_argument("--workers", type=int, help="uvicorn worker processes (default: WEB_CONCURRENCY or 1)")
+    args = parser.parse_args(argv)
+    try:
+        settings = GatewaySettings()
+    except ValueError as exc:  # pydantic's ValidationError: name the bad setting, no traceback
+        sys.stderr.write(f"gateway: invalid settings:\n{exc}\n")
+        return 2
+    configure_logging(settings.log_level)
+    host = args.host or settings.host
+    port = args.port or settings.port
+    workers = args.workers or settings.workers
+    if settings.embedded and workers > 1:
+        # each process would hold its own in-memory queue: a job could not be polled from another process
+        logger.warning("embedded mode (no REDIS_URL) runs one worker process; ignoring workers=%d", workers)
+        workers = 1
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="gateway-metrics-")
+    os.environ["HOST"], os.environ["PORT"] = host, str(port)  # the workers re-read the settings
+    uvicorn.run(
+        "gateway.app:create_app", factory=True, host=host, port=port, workers=workers, loop="uvloop",
+        http="httptools", access_log=False, log_config=None, proxy_headers=False, server_header=False,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

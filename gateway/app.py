@@ -1,0 +1,70 @@
+"""The FastAPI application: ``create_app(settings)``; heavy resources live in the lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from gateway.errors import install_error_handlers
+from gateway.logs import configure_logging
+from gateway.metrics import GatewayMetrics
+from gateway.middleware import RequestContextMiddleware
+from gateway.openapi import install_openapi
+from gateway.resources import build_resources
+from gateway.routes import health, jobs, metrics, model, score
+from gateway.settings import GatewaySettings
+
+logger = logging.getLogger("gateway")
+
+DESCRIPTION = """Credit scoring for *Credit Express*: a loan application (the raw Home Credit
+`application_train` columns) in, a probability of default and a decision out.
+
+* `POST /v1/score` scores at once; `POST /v1/score/batch` scores up to `MAX_BATCH_SIZE` as one matrix.
+* `POST /v1/jobs` queues the work (RQ); poll `GET /v1/jobs/{job_id}`.
+* Every `/v1` route needs an `X-API-Key` header. Errors are JSON with a `request_id`.
+"""
+
+
+def create_app(settings: GatewaySettings | None = None, publisher_factory: Any = None) -> FastAPI:
+    """Build the app; nothing heavy happens until the lifespan starts.
+
+    Args:
+        settings: gateway settings (read from the environment when omitted).
+        publisher_factory: ``(redis, settings) -> publisher``; tests inject one, the default is
+            :class:`shared.publisher.EventPublisher`.
+    """
+    settings = settings or GatewaySettings()
+    gateway_metrics = GatewayMetrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.log_level)
+        if not settings.api_keys:
+            logger.warning("API KEYS DISABLED: ALLOW_NO_API_KEY=true, every /v1 route is open (development only)")
+        resources = await run_in_threadpool(build_resources, settings, gateway_metrics, publisher_factory)
+        app.state.resources = resources
+        logger.info("gateway ready", extra={
+            "mode": "embedded" if settings.embedded else "redis", "model_loaded": resources.scorer is not None,
+            "auth": bool(settings.api_keys), "host": settings.host, "port": settings.port,
+        })
+        try:
+            yield
+        finally:
+            await run_in_threadpool(resources.close)
+            logger.info("gateway stopped")
+
+    app = FastAPI(title="Credit scoring gateway", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.api_keys = [key.encode() for key in settings.api_keys]
+    app.add_middleware(RequestContextMiddleware, metrics=gateway_metrics, max_body_bytes=settings.max_body_bytes,
+                       access_log=settings.access_log)
+    install_error_handlers(app)
+    for module in (score, jobs, model, health, metrics):
+        app.include_router(module.router)
+    install_openapi(app, settings.max_batch_size)
+    return app

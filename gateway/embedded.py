@@ -1,0 +1,121 @@
+"""Embedded mode: the RQ worker and the event indexer as threads of the gateway.
+
+With no ``REDIS_URL``, one in-memory fake Redis server is shared by the
+gateway (queue, event stream), a worker thread (jobs) and an indexer thread
+(stream -> SQLite), so the async path and the event store work on a laptop
+with nothing installed. Worker code is imported with importlib, here only:
+the gateway never imports ``worker`` statically (its image does not ship it).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+from typing import Any
+
+from gateway.settings import GatewaySettings
+from shared.scorer import Scorer
+
+logger = logging.getLogger(__name__)
+
+
+class EmbeddedRuntime:
+    """The worker and indexer threads of embedded mode.
+
+    Args:
+        server: the fakeredis server shared with the gateway.
+        settings: gateway settings.
+        scorer: the gateway's scorer, shared with the worker thread (no second load).
+        publisher: the gateway's event publisher, shared likewise.
+    """
+
+    def __init__(self, server: Any, settings: GatewaySettings, scorer: Scorer, publisher: Any) -> None:
+        self.server = server
+        self.settings = settings
+        self.scorer = scorer
+        self.publisher = publisher
+        self.worker: Any = None
+        self.worker_error: str | None = None
+        self.indexer_error: str | None = None
+        self._indexer_thread: threading.Thread | None = None
+        self._indexer_stop = threading.Event()
+        self._store: Any = None
+
+    def _client(self) -> Any:
+        import fakeredis
+
+        return fakeredis.FakeRedis(server=self.server)
+
+    def start(self) -> None:
+        """Start what the settings ask for; a part that cannot start is reported, not fatal."""
+        if self.settings.embedded_worker:
+            try:
+                self._start_worker()
+            except ImportError as exc:
+                self.worker_error = f"worker code not installed ({exc})"
+                logger.warning("embedded worker unavailable: async jobs will answer 503", exc_info=True)
+        if self.settings.embedded_indexer:
+            try:
+                self._start_indexer()
+            except ImportError as exc:
+                self.indexer_error = f"indexer code not installed ({exc})"
+                logger.warning("embedded indexer unavailable: events stay on the fake stream", exc_info=True)
+
+    def _start_worker(self) -> None:
+        tasks = importlib.import_module("worker.tasks")
+        pool = importlib.import_module("worker.pool")
+        worker_settings = importlib.import_module("worker.settings").WorkerSettings(
+            queue_name=self.settings.queue_name, pseudonymisation_key=self.settings.pseudonymisation_key,
+            environment=self.settings.environment, maintenance_interval_s=30,
+        )
+        tasks.install(self.scorer, self.publisher, self.settings.pseudonymisation_key)
+        self.worker = pool.EmbeddedWorker(self._client(), self._client(), worker_settings)
+        self.worker.start()
+        logger.info("embedded RQ worker started", extra={"queue": self.settings.queue_name})
+
+    def _start_indexer(self) -> None:
+        indexer_module = importlib.import_module("worker.indexer")
+        factory = importlib.import_module("shared.store.factory")
+        self._store = factory.make_store(self.settings)
+        self._store.setup()
+        indexer = indexer_module.Indexer(
+            redis=self._client(), store=self._store, stream=self.settings.events_stream, group="indexer",
+            consumer="embedded", batch_size=500, block_ms=200,
+        )
+        self._indexer_thread = threading.Thread(target=self._run_indexer, args=(indexer,), name="embedded-indexer",
+                                                daemon=True)
+        self._indexer_thread.start()
+        logger.info("embedded indexer started", extra={"stream": self.settings.events_stream,
+                                                       "sqlite_path": str(self.settings.sqlite_path)})
+
+    def _run_indexer(self, indexer: Any) -> None:
+        try:
+            indexer.run_forever(self._indexer_stop)
+        except Exception as exc:
+            self.indexer_error = f"indexer stopped: {exc}"
+            logger.exception("embedded indexer stopped")
+
+    @property
+    def worker_alive(self) -> bool:
+        """True while the worker thread runs."""
+        return self.worker is not None and self.worker.alive
+
+    @property
+    def indexer_alive(self) -> bool:
+        """True while the indexer thread runs."""
+        return self._indexer_thread is not None and self._indexer_thread.is_alive()
+
+    def stop(self) -> None:
+        """Stop the worker, then the indexer (after the publisher has flushed, see the lifespan)."""
+        if self.worker is not None:
+            self.worker.stop()
+            importlib.import_module("worker.tasks").close_runtime()
+
+    def stop_indexer(self, timeout: float = 5.0) -> None:
+        """Stop the indexer thread and close its store."""
+        self._indexer_stop.set()
+        if self._indexer_thread is not None:
+            self._indexer_thread.join(timeout)
+        if self._store is not None:
+            self._store.close()

@@ -1,0 +1,108 @@
+"""OpenAPI pieces: request bodies (the routes read raw bytes, so FastAPI cannot infer them) and examples."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from gateway.schemas import ErrorResponse
+from shared.schema import LoanApplication, example_application
+
+_REF = "#/components/schemas/{model}"
+
+
+def _example() -> dict[str, Any]:
+    return example_application()
+
+
+def _invalid_example() -> dict[str, Any]:
+    bad = example_application()
+    bad["DAYS_BIRTH"] = 1825  # positive: five years *after* the application
+    bad["AMT_INCOME_TOTAL"] = 0
+    bad["CODE_GENDER"] = "Q"
+    return bad
+
+
+def application_body() -> dict[str, Any]:
+    """``openapi_extra`` of a route taking one application."""
+    return {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/LoanApplication"},
+        "examples": {
+            "valid": {"summary": "a valid application", "value": _example()},
+            "invalid": {"summary": "three bad fields (422)", "value": _invalid_example()},
+        },
+    }}}}
+
+
+def batch_body() -> dict[str, Any]:
+    """``openapi_extra`` of a route taking a batch."""
+    second = example_application()
+    second.update(SK_ID_CURR=100003, AMT_INCOME_TOTAL=90000.0, EXT_SOURCE_2=0.71)
+    return {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/ApplicationBatch"},
+        "examples": {
+            "batch": {"summary": "two valid applications and an invalid one", "value": {
+                "applications": [_example(), second, _invalid_example()]}},
+        },
+    }}}}
+
+
+def jobs_body() -> dict[str, Any]:
+    """``openapi_extra`` of ``POST /v1/jobs``: one application or a batch."""
+    single, batch = application_body(), batch_body()
+    content = single["requestBody"]["content"]["application/json"]
+    content["schema"] = {"oneOf": [{"$ref": "#/components/schemas/LoanApplication"},
+                                   {"$ref": "#/components/schemas/ApplicationBatch"}]}
+    content["examples"].update(batch["requestBody"]["content"]["application/json"]["examples"])
+    return single
+
+
+def _error(status: int, error: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {"model": ErrorResponse, "description": message, "content": {"application/json": {"example": {
+        "error": error, "message": message, "request_id": "4f9c2b1e0a7d4c3b8e6f5a4d3c2b1a09", **extra}}}}
+
+
+VALIDATION_EXAMPLE = [
+    {"field": "DAYS_BIRTH", "value": 1825, "rule": "less_than_equal",
+     "message": "Input should be less than or equal to -6570"},
+    {"field": "AMT_INCOME_TOTAL", "value": 0, "rule": "greater_than", "message": "Input should be greater than 0"},
+    {"field": "CODE_GENDER", "value": "Q", "rule": "literal_error", "message": "Input should be 'F', 'M' or 'XNA'"},
+]
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: _error(400, "malformed_json", "the body is not valid JSON (Invalid JSON: EOF while parsing an object)"),
+    401: _error(401, "unauthorized", "missing X-API-Key header"),
+    413: _error(413, "body_too_large", "request body of 9000000 bytes exceeds the limit of 8388608 bytes"),
+    422: _error(422, "validation_error", "3 invalid field(s)", errors=VALIDATION_EXAMPLE),
+    500: _error(500, "scoring_failed", "internal error while scoring: quote the request_id"),
+    503: _error(503, "service_unavailable", "the job queue (Redis) is unavailable: retry later"),
+}
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The documented error answers of a route."""
+    return {code: ERRORS[code] for code in codes}
+
+
+def install_openapi(app: FastAPI, max_batch_size: int) -> None:
+    """Add the application and batch schemas to the components (the routes refer to them)."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        application = LoanApplication.model_json_schema(ref_template=_REF)
+        components.update(application.pop("$defs", {}))
+        components["LoanApplication"] = application
+        components["ApplicationBatch"] = {
+            "title": "ApplicationBatch", "type": "object", "additionalProperties": False,
+            "required": ["applications"],
+            "properties": {"applications": {"type": "array", "minItems": 1, "maxItems": max_batch_size,
+                                            "items": {"$ref": "#/components/schemas/LoanApplication"}}},
+        }
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,111 @@
+"""The heavy objects of one gateway process, built in the lifespan and closed at shutdown."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis import Redis
+from rq import Queue
+
+from gateway.embedded import EmbeddedRuntime
+from gateway.metrics import GatewayMetrics
+from gateway.services.events import EventEmitter
+from gateway.services.jobs import JOB_SERIALIZER, JobService
+from gateway.services.scoring import ScoringService
+from gateway.settings import GatewaySettings
+from shared.scorer import Scorer
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Resources:
+    """Everything the routes reach through :mod:`gateway.deps`."""
+
+    settings: GatewaySettings
+    metrics: GatewayMetrics
+    redis: Any
+    publisher: Any
+    scorer: Scorer | None = None
+    scorer_error: str | None = None
+    scoring: ScoringService | None = None
+    jobs: JobService | None = None
+    embedded: EmbeddedRuntime | None = None
+    started_at: float = field(default_factory=time.time)
+
+    def close(self) -> None:
+        """Stop the embedded threads, flush the publisher, close Redis."""
+        if self.embedded is not None:
+            self.embedded.stop()
+        try:
+            self.publisher.close()
+        except Exception:
+            logger.exception("event publisher did not close cleanly")
+        if self.embedded is not None:
+            self.embedded.stop_indexer()
+        try:
+            self.redis.close()
+        except Exception:
+            logger.debug("redis close failed", exc_info=True)
+
+
+def _redis(settings: GatewaySettings) -> tuple[Any, Any, Any]:
+    """(queue client, publisher client, fake server or None)."""
+    if settings.embedded:
+        import fakeredis
+
+        server = fakeredis.FakeServer()
+        return fakeredis.FakeRedis(server=server), fakeredis.FakeRedis(server=server), server
+    assert settings.redis_url
+    options = {"socket_timeout": settings.redis_timeout_s, "socket_connect_timeout": settings.redis_timeout_s,
+               "health_check_interval": 30}
+    return Redis.from_url(settings.redis_url, **options), Redis.from_url(settings.redis_url, **options), None
+
+
+def build_resources(settings: GatewaySettings, metrics: GatewayMetrics, publisher_factory: Any = None) -> Resources:
+    """Load the scorer and connect what the settings describe.
+
+    A bundle that cannot be loaded does not stop the process: ``/health/ready``
+    says why and the scoring routes answer 503, so the operator sees the cause.
+
+    Args:
+        settings: gateway settings.
+        metrics: the app's metrics.
+        publisher_factory: builds the event publisher from ``(redis, settings)``; defaults to
+            :class:`shared.publisher.EventPublisher`.
+    """
+    redis, publisher_redis, server = _redis(settings)
+    if publisher_factory is None:
+        from shared.publisher import EventPublisher
+
+        def publisher_factory(client: Any, s: GatewaySettings) -> Any:
+            return EventPublisher.from_settings(s, client, autostart=False)
+
+    publisher = publisher_factory(publisher_redis, settings)
+    publisher.start()
+    resources = Resources(settings=settings, metrics=metrics, redis=redis, publisher=publisher)
+    try:
+        start = time.perf_counter()
+        resources.scorer = Scorer.load(settings.model_dir, threads=settings.scorer_threads)
+        logger.info("scorer loaded", extra={"model_version": resources.scorer.model_version,
+                                            "bundle": str(settings.model_dir),
+                                            "load_ms": round((time.perf_counter() - start) * 1000, 1)})
+    except Exception as exc:
+        resources.scorer_error = f"model bundle {settings.model_dir} not loaded: {exc}"
+        logger.error("scorer not loaded: the scoring routes will answer 503",
+                     extra={"bundle": str(settings.model_dir), "error": str(exc)})
+        return resources
+    emitter = EventEmitter(publisher, settings.pseudonymisation_key, metrics, settings.raw_input_max_chars)
+    resources.scoring = ScoringService(resources.scorer, emitter, metrics, settings)
+    queue = Queue(settings.queue_name, connection=redis, serializer=JOB_SERIALIZER)
+    unavailable = None
+    if server is not None:
+        resources.embedded = EmbeddedRuntime(server, settings, resources.scorer, publisher)
+        resources.embedded.start()
+        if settings.embedded_worker and resources.embedded.worker is None:
+            unavailable = resources.embedded.worker_error
+    resources.jobs = JobService(None if unavailable else queue, resources.scoring, settings, metrics, unavailable)
+    return resources

@@ -1,0 +1,43 @@
+"""``GET /v1/model``: what is loaded."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from gateway.deps import ApiKey, ScoringDep
+from gateway.openapi import errors
+from gateway.responses import OrjsonResponse
+from gateway.schemas import ModelInfo
+from shared.columns import feature_columns
+from shared.scorer import Scorer
+
+router = APIRouter(prefix="/v1", tags=["model"], dependencies=[ApiKey])
+
+MODEL_EXAMPLE = {
+    "model_version": "20250101T000000-lgbm", "threshold": 0.1187, "n_features": 251,
+    "features": [{"name": "NAME_CONTRACT_TYPE", "kind": "categorical", "required": True}],
+    "metrics": {"auc": 0.76, "business_cost": 0.49}, "metadata": {"version": "20250101T000000-lgbm"},
+}
+
+
+def model_info(scorer: Scorer) -> dict[str, Any]:
+    """The answer of ``GET /v1/model`` (built once: the bundle does not change while loaded)."""
+    metadata = {k: v for k, v in scorer.metadata.items() if k != "encoding"}
+    return {
+        "model_version": scorer.model_version,
+        "threshold": scorer.threshold,
+        "n_features": scorer.state.n_features,
+        "features": [{"name": c.name, "kind": c.kind, "required": c.required} for c in feature_columns()],
+        "metrics": scorer.metadata.get("metrics", {}),
+        "metadata": metadata,
+    }
+
+
+@router.get("/model", summary="The loaded model", response_class=OrjsonResponse,
+            responses={200: {"model": ModelInfo, "content": {"application/json": {"example": MODEL_EXAMPLE}}},
+                       **errors(401, 503)})
+async def model(scoring: ScoringDep) -> OrjsonResponse:
+    """Bundle metadata: version, threshold, metrics and input features."""
+    return OrjsonResponse(model_info(scoring.scorer))

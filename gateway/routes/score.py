@@ -1,0 +1,53 @@
+"""``POST /v1/score`` and ``POST /v1/score/batch``: sync scoring."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from gateway.deps import ApiKey, ScoringDep
+from gateway.middleware import request_id_of
+from gateway.openapi import application_body, batch_body, errors
+from gateway.responses import OrjsonResponse
+from gateway.routes import read_body
+from gateway.schemas import BatchResponse, ScoreResponse
+
+router = APIRouter(prefix="/v1", tags=["scoring"], dependencies=[ApiKey])
+
+_TIMINGS = {"validation_ms": 0.031, "inference_ms": 0.152, "total_ms": 0.201}
+SCORE_EXAMPLE = {"request_id": "4f9c2b1e0a7d4c3b8e6f5a4d3c2b1a09", "probability": 0.0712, "decision": "approved",
+                 "threshold": 0.1187, "model_version": "20250101T000000-lgbm", "timings": _TIMINGS}
+BATCH_EXAMPLE = {
+    "request_id": "4f9c2b1e0a7d4c3b8e6f5a4d3c2b1a09", "model_version": "20250101T000000-lgbm", "threshold": 0.1187,
+    "count": 3, "scored": 2, "rejected": 1,
+    "results": [{"index": 0, "probability": 0.0712, "decision": "approved"},
+                {"index": 1, "probability": 0.2034, "decision": "refused"}],
+    "errors": [{"index": 2, "errors": [{"field": "CODE_GENDER", "value": "Q", "rule": "literal_error",
+                                        "message": "Input should be 'F', 'M' or 'XNA'"}]}],
+    "timings": {"validation_ms": 0.09, "inference_ms": 0.21, "total_ms": 0.35},
+}
+
+
+def _ok(model: type, example: dict) -> dict:
+    return {"model": model, "content": {"application/json": {"example": example}}}
+
+
+@router.post(
+    "/score", summary="Score one application", response_class=OrjsonResponse,
+    responses={200: _ok(ScoreResponse, SCORE_EXAMPLE), **errors(400, 401, 413, 422, 500, 503)},
+    openapi_extra=application_body(),
+)
+async def score(request: Request, scoring: ScoringDep) -> OrjsonResponse:
+    """Score one application now: probability of default, decision, threshold and model version."""
+    body = await read_body(request, scoring, "sync")
+    return OrjsonResponse(scoring.score_one(body, request_id_of(request.scope)))
+
+
+@router.post(
+    "/score/batch", summary="Score a batch of applications", response_class=OrjsonResponse,
+    responses={200: _ok(BatchResponse, BATCH_EXAMPLE), **errors(400, 401, 413, 422, 500, 503)},
+    openapi_extra=batch_body(),
+)
+async def score_batch(request: Request, scoring: ScoringDep) -> OrjsonResponse:
+    """Score up to MAX_BATCH_SIZE applications as one matrix; invalid items are reported by index."""
+    body = await read_body(request, scoring, "sync")
+    return OrjsonResponse(await scoring.score_batch(body, request_id_of(request.scope)))

@@ -1,0 +1,1 @@
+"""What the routes delegate to: scoring now, enqueueing, and the events of both."""
