@@ -1,0 +1,248 @@
+"""The indexer: events from the Redis Stream into the store, acknowledged only once stored.
+
+It reads the stream with a consumer group (``XREADGROUP``), bulk-writes each
+batch through :meth:`EventStore.index_events`, and ``XACK``s an entry only
+after the store confirmed it. An entry is never dropped silently:
+
+- stored: acknowledged;
+- refused for good (the mapping rejects it, or it is not JSON): copied to the
+  dead-letter stream ``{stream}:dead`` with the reason, then acknowledged, in
+  one ``MULTI``;
+- not stored this time (store down, overloaded, index closed): left pending,
+  read again from this consumer's pending list after a back-off.
+
+At start, and every ``claim_interval_s``, entries left pending by a consumer
+that died are claimed (``XAUTOCLAIM`` past ``claim_idle_ms``). Replays are
+harmless: the event id is the document id.
+
+Run it with ``python -m worker.indexer`` (or ``python -m worker indexer``).
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from shared.store.base import EventStore, IndexResult
+from shared.store.factory import describe
+
+logger = logging.getLogger("worker.indexer")
+
+DEAD_SUFFIX = ":dead"
+
+
+class Indexer:
+    """Moves events from a Redis Stream consumer group into an :class:`EventStore`.
+
+    Args:
+        redis: a redis-py (or fakeredis) client, bytes responses (no ``decode_responses``).
+        store: the event store (``setup()`` is called by :meth:`run_forever`).
+        stream: the events stream.
+        group: the consumer group.
+        consumer: this consumer's name in the group (default: host name).
+        batch_size: entries per read and per bulk request.
+        block_ms: how long a read waits for new entries.
+        dead_stream: where refused entries go (default ``{stream}:dead``).
+        claim_idle_ms: entries pending longer than this in another consumer are taken over.
+        claim_interval_s: how often to look for such entries.
+        max_backoff_s: longest pause between retries while the store is down.
+    """
+
+    def __init__(self, redis: Any, store: EventStore, stream: str = "scoring:events", group: str = "indexer",
+                 consumer: str | None = None, batch_size: int = 500, block_ms: int = 1000, *,
+                 dead_stream: str | None = None, claim_idle_ms: int = 60_000, claim_interval_s: float = 60.0,
+                 max_backoff_s: float = 30.0) -> None:
+        self.redis = redis
+        self.store = store
+        self.stream = stream
+        self.group = group
+        self.consumer = consumer or f"indexer-{socket.gethostname()}"
+        self.batch_size = batch_size
+        self.block_ms = block_ms
+        self.dead_stream = dead_stream or stream + DEAD_SUFFIX
+        self.claim_idle_ms = claim_idle_ms
+        self.claim_interval_s = claim_interval_s
+        self.max_backoff_s = max_backoff_s
+        self.backoff_s = 0.0  # pause asked for by the last run_once (0 when it went well)
+        self.totals = {"indexed": 0, "dead": 0, "retried": 0, "trimmed": 0}
+        self._group_ready = False
+        self._own_pending = True  # read our pending list before new entries
+        self._next_claim = 0.0
+
+    # --- one step -------------------------------------------------------------
+    def run_once(self) -> int:
+        """Read one batch and store it; returns how many entries were acknowledged.
+
+        Never sleeps (but the read blocks up to ``block_ms`` when idle); when the
+        store failed, sets :attr:`backoff_s` for the caller to wait.
+
+        Raises:
+            redis.RedisError: when Redis itself fails (nothing is acknowledged then).
+        """
+        if not self._group_ready:
+            self.ensure_group()
+        if time.monotonic() >= self._next_claim:
+            self.claim_abandoned()
+        entries = self._read()
+        if not entries:
+            return 0
+        return self._process(entries)
+
+    def ensure_group(self) -> None:
+        """Create the consumer group (from the stream's start, so older events are indexed too) if absent."""
+        try:
+            self.redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+        except Exception as exc:  # redis.ResponseError BUSYGROUP: it exists already
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self._group_ready = True
+
+    def claim_abandoned(self) -> int:
+        """Take over entries left pending too long by other consumers (a crashed indexer); returns how many."""
+        self._next_claim = time.monotonic() + self.claim_interval_s
+        claimed, start = 0, "0-0"
+        for _ in range(1000):  # bounded: each call scans up to batch_size entries of the pending list
+            # Not JUSTID: redis-py then drops the cursor. The entries read here are read again from the pending list.
+            reply = self.redis.xautoclaim(self.stream, self.group, self.consumer, self.claim_idle_ms,
+                                          start_id=start, count=self.batch_size)
+            start = reply[0]
+            claimed += len(reply[1])
+            if start in (b"0-0", "0-0"):
+                break
+        if claimed:
+            logger.warning("indexer claimed %d entries abandoned by another consumer", claimed)
+            self._own_pending = True
+        return claimed
+
+    def _read(self) -> list[tuple[bytes, dict[bytes, bytes] | None]]:
+        if self._own_pending:
+            reply = self.redis.xreadgroup(self.group, self.consumer, {self.stream: "0"}, count=self.batch_size)
+            entries = reply[0][1] if reply else []
+            if entries:
+                return list(entries)
+            self._own_pending = False
+        reply = self.redis.xreadgroup(self.group, self.consumer, {self.stream: ">"}, count=self.batch_size,
+                                      block=self.block_ms)
+        return list(reply[0][1]) if reply else []
+
+    def _process(self, entries: Sequence[tuple[bytes, dict[bytes, bytes] | None]]) -> int:
+        started = time.perf_counter()
+        docs: list[dict[str, Any]] = []
+        doc_entries: list[bytes] = []
+        raws: dict[bytes, bytes] = {}
+        dead: dict[bytes, str] = {}
+        trimmed: list[bytes] = []
+        for entry_id, fields in entries:
+            if not fields:  # pending, but trimmed from the stream (MAXLEN) before we stored it
+                trimmed.append(entry_id)
+                continue
+            raw = fields.get(b"event", b"")
+            raws[entry_id] = raw
+            try:
+                doc = orjson.loads(raw)
+                if not isinstance(doc, dict):
+                    raise ValueError(f"expected a JSON object, got {type(doc).__name__}")
+            except ValueError as exc:
+                dead[entry_id] = f"undecodable: {exc}"
+                continue
+            docs.append(doc)
+            doc_entries.append(entry_id)
+        try:
+            result = self.store.index_events(docs) if docs else IndexResult()
+        except Exception as exc:  # StoreUnavailableError, or anything else: keep the entries, retry later
+            self._retry_later(len(entries), f"{type(exc).__name__}: {exc}")
+            return 0
+        retry = _entries_for(result.retry, docs, doc_entries)
+        for entry_id, reason in _entries_for(result.failed, docs, doc_entries).items():
+            dead[entry_id] = reason
+        ack = [entry_id for entry_id, _ in entries if entry_id not in retry]
+        self._acknowledge(ack, dead, raws)
+        if trimmed:
+            logger.error("indexer: %d pending entries were trimmed from %s before being stored (lost): %s",
+                         len(trimmed), self.stream, [t.decode() for t in trimmed[:10]])
+        self.totals["indexed"] += result.indexed
+        self.totals["dead"] += len(dead)
+        self.totals["trimmed"] += len(trimmed)
+        if retry:
+            self._retry_later(len(retry), next(iter(result.retry.values())))
+        else:
+            self.backoff_s = 0.0
+        logger.info(orjson.dumps({
+            "msg": "batch", "stream": self.stream, "entries": len(entries), "indexed": result.indexed,
+            "dead": len(dead), "retry": len(retry), "trimmed": len(trimmed),
+            "ms": round((time.perf_counter() - started) * 1000, 1),
+        }).decode())
+        return len(ack)
+
+    def _acknowledge(self, ack: list[bytes], dead: dict[bytes, str], raws: dict[bytes, bytes]) -> None:
+        if not ack:
+            return
+        pipe = self.redis.pipeline(transaction=True)  # dead letters and acks together, or neither
+        for entry_id, reason in dead.items():
+            pipe.xadd(self.dead_stream, {"event": raws.get(entry_id, b""), "reason": reason,
+                                         "stream_id": entry_id, "stream": self.stream})
+        pipe.xack(self.stream, self.group, *ack)
+        pipe.execute()
+        for entry_id, reason in list(dead.items())[:5]:
+            logger.error("indexer: entry %s sent to %s: %s", entry_id.decode(), self.dead_stream, reason)
+
+    def _retry_later(self, n: int, reason: str) -> None:
+        self._own_pending = True
+        self.totals["retried"] += n
+        self.backoff_s = min(self.max_backoff_s, max(0.5, self.backoff_s * 2))
+        logger.warning("indexer: %d entries not stored (%s): retrying in %.1f s", n, reason, self.backoff_s)
+
+    # --- the loop ---------------------------------------------------------------
+    def run_forever(self, stop: threading.Event) -> None:
+        """Set the store up (waiting for it), then index until ``stop`` is set; survives store and Redis outages."""
+        self._setup_store(stop)
+        if stop.is_set():
+            return
+        logger.info("indexer ready: stream=%s, group=%s, consumer=%s, store=%s",
+                    self.stream, self.group, self.consumer, describe(self.store))
+        while not stop.is_set():
+            try:
+                self.run_once()
+            except Exception as exc:  # Redis down, or a bug: log, wait, go on (entries stay pending)
+                self.backoff_s = min(self.max_backoff_s, max(1.0, self.backoff_s * 2))
+                logger.error("indexer: %s: %s; retrying in %.1f s", type(exc).__name__, exc, self.backoff_s)
+            if self.backoff_s:
+                stop.wait(self.backoff_s)
+        logger.info("indexer stopped: %s", self.totals)
+
+    def _setup_store(self, stop: threading.Event) -> None:
+        pause = 1.0
+        while not stop.is_set():
+            try:
+                self.store.setup()
+                return
+            except Exception as exc:
+                logger.warning("indexer: store not ready (%s): retrying in %.0f s", exc, pause)
+                stop.wait(pause)
+                pause = min(self.max_backoff_s, pause * 2)
+
+
+def _entries_for(by_event: dict[str, str], docs: list[dict[str, Any]], doc_entries: list[bytes]) -> dict[bytes, str]:
+    """Stream entry ids of the documents named in an IndexResult dict (event id, or ``<document N>``)."""
+    if not by_event:
+        return {}
+    found: dict[bytes, str] = {}
+    for position, (doc, entry_id) in enumerate(zip(docs, doc_entries, strict=True)):
+        reason = by_event.get(str(doc.get("event_id"))) or by_event.get(f"<document {position}>")
+        if reason is not None:
+            found[entry_id] = reason
+    return found
+
+
+if __name__ == "__main__":  # pragma: no cover - same as `python -m worker indexer`
+    import sys
+
+    from worker.__main__ import main
+
+    raise SystemExit(main(["indexer", *sys.argv[1:]]))
