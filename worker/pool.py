@@ -16,6 +16,7 @@ from typing import Any
 
 from redis import Redis
 from rq import Queue, SimpleWorker
+from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.serializers import JSONSerializer
 from rq.timeouts import TimerDeathPenalty
@@ -109,15 +110,15 @@ class EmbeddedWorker:
 
     Args:
         connection: a Redis client of the shared fake server (one per thread).
-        scheduler_connection: another client for the scheduler loop.
+        scheduler_connection: another client, for the scheduler loop and the stop request.
         settings: queue name and intervals.
     """
 
     def __init__(self, connection: Redis, scheduler_connection: Redis, settings: WorkerSettings) -> None:
         ThreadWorker.settings = settings
-        self.queue = Queue(settings.queue_name, connection=connection, serializer=JOB_SERIALIZER)
-        self.worker = ThreadWorker([self.queue], connection=connection)
-        self._scheduler_connection = scheduler_connection
+        self.worker = ThreadWorker([Queue(settings.queue_name, connection=connection, serializer=JOB_SERIALIZER)],
+                                   connection=connection)
+        self.queue = Queue(settings.queue_name, connection=scheduler_connection, serializer=JOB_SERIALIZER)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -137,14 +138,22 @@ class EmbeddedWorker:
         return bool(self._threads) and self._threads[0].is_alive()
 
     def _schedule(self) -> None:
-        from rq.scheduler import RQScheduler
+        """Move due retries back to the queue, every second.
 
-        scheduler = RQScheduler([self.queue.name], connection=self._scheduler_connection,
-                                serializer=JOB_SERIALIZER)
+        RQ's own scheduler takes its lock with a Lua script, which fakeredis
+        lacks; one embedded process has no competitor, so no lock is needed.
+        """
+        registry = self.queue.scheduled_job_registry
         while not self._stop.wait(1.0):
             try:
-                scheduler.acquire_locks()
-                scheduler.enqueue_scheduled_jobs()
+                for job_id in registry.get_jobs_to_schedule(int(time.time())):
+                    try:
+                        job = Job.fetch(job_id, connection=self.queue.connection, serializer=JOB_SERIALIZER)
+                    except NoSuchJobError:
+                        registry.remove(job_id)
+                        continue
+                    registry.remove(job)
+                    self.queue.enqueue_job(job)
             except Exception:
                 logger.exception("embedded scheduler pass failed")
 

@@ -1,0 +1,51 @@
+"""GatewaySettings: API keys from the environment, refusals, aliases."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from gateway.settings import GatewaySettings
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("API_KEYS", "ALLOW_NO_API_KEY", "ENVIRONMENT", "WEB_CONCURRENCY", "WORKERS", "REDIS_URL",
+                 "PSEUDONYMISATION_KEY", "JOB_RETRY_INTERVALS"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_api_keys_are_a_comma_separated_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("API_KEYS", " first-key , second-key,,")
+    assert GatewaySettings().api_keys == ["first-key", "second-key"]
+
+
+def test_no_key_is_refused_unless_explicitly_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ValidationError, match="no API key configured"):
+        GatewaySettings()
+    monkeypatch.setenv("ALLOW_NO_API_KEY", "true")
+    settings = GatewaySettings()
+    assert settings.api_keys == [] and settings.allow_no_api_key
+
+
+def test_production_refuses_open_access_and_weak_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("PSEUDONYMISATION_KEY", "a-real-secret-of-some-length")
+    monkeypatch.setenv("ALLOW_NO_API_KEY", "true")
+    with pytest.raises(ValidationError, match="refused when ENVIRONMENT=production"):
+        GatewaySettings()
+    monkeypatch.setenv("ALLOW_NO_API_KEY", "false")
+    monkeypatch.setenv("API_KEYS", "changeme")
+    with pytest.raises(ValidationError, match="placeholder or short"):
+        GatewaySettings()
+    monkeypatch.setenv("API_KEYS", "k" * 32)
+    assert GatewaySettings().api_keys == ["k" * 32]
+
+
+def test_web_concurrency_sets_the_workers_and_retry_intervals_parse(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("API_KEYS", "key")
+    monkeypatch.setenv("WEB_CONCURRENCY", "2")
+    monkeypatch.setenv("JOB_RETRY_INTERVALS", "2,10")
+    settings = GatewaySettings()
+    assert settings.workers == 2 and settings.job_retry_intervals == [2, 10]
+    assert (settings.host, settings.port, settings.max_batch_size, settings.embedded) == ("127.0.0.1", 8000, 1000, True)
