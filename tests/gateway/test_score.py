@@ -96,8 +96,8 @@ def test_out_of_range_values_get_one_entry_each(client: TestClient) -> None:
 def test_text_for_a_number_is_a_type_error(client: TestClient) -> None:
     response = post_json(client, "/v1/score", _with(AMT_INCOME_TOTAL="a lot"))
     assert response.status_code == 422
-    assert _errors(response)["AMT_INCOME_TOTAL"] == {
-        "field": "AMT_INCOME_TOTAL", "value": "a lot", "rule": "float_type", "message": "Input should be a valid number"}
+    assert _errors(response)["AMT_INCOME_TOTAL"] == {"field": "AMT_INCOME_TOTAL", "value": "a lot",
+                                                     "rule": "float_type", "message": "Input should be a valid number"}
 
 
 def test_an_unknown_category_names_the_allowed_values(client: TestClient) -> None:
