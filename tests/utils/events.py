@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
@@ -58,3 +58,23 @@ def make_event(at: datetime | None = None, *, status: str = "ok", score: float |
     doc = event.to_dict()
     doc.update(overrides)
     return doc
+
+
+def many_events(n: int, end: datetime | None = None, spread: timedelta = timedelta(hours=1)) -> list[dict[str, Any]]:
+    """``n`` distinct scored events spread evenly over ``spread`` before ``end``, newest first.
+
+    Fast: one template copied, so the events share one ``features`` dict (do not mutate it).
+    """
+    template = make_event()
+    end = end or datetime.now(UTC)
+    step = spread / max(n, 1)
+    events = []
+    for i in range(n):
+        event = dict(template)
+        event["event_id"] = uuid.uuid4().hex
+        event["request_id"] = uuid.uuid4().hex
+        event["timestamp"] = iso(end - step * i)
+        event["score"] = (i % 1000) / 1000
+        event["decision"] = "refused" if event["score"] >= 0.5 else "approved"
+        events.append(event)
+    return events

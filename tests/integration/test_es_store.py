@@ -1,0 +1,87 @@
+"""What only a real Elasticsearch can show: the installed template, daily indices, outages, the PIT path."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shared.store.elastic import ElasticsearchEventStore
+from shared.store.exceptions import StoreUnavailableError
+from tests.shared.store.conftest import make_es_store
+from tests.utils.events import make_event, many_events
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def es() -> Iterator[ElasticsearchEventStore]:
+    store = make_es_store()
+    assert isinstance(store, ElasticsearchEventStore)
+    yield store
+    store.drop_all()
+    store.close()
+
+
+def test_template_is_strict_and_typed(es: ElasticsearchEventStore) -> None:
+    template = es.client.indices.get_index_template(name=f"{es.prefix}-events")["index_templates"][0]
+    body = template["index_template"]
+    assert body["index_patterns"] == [f"{es.prefix}-events-*"]
+    mapping = body["template"]["mappings"]
+    assert mapping["dynamic"] == "strict"
+    features = mapping["properties"]["features"]["properties"]
+    assert features["NAME_CONTRACT_TYPE"] == {"type": "keyword"}
+    assert features["FLAG_MOBIL"] == {"type": "byte"}
+    assert features["AMT_CREDIT"] == {"type": "double"}
+    assert features["EXT_SOURCE_2"] == {"type": "float"}
+    assert mapping["properties"]["raw_input"]["index"] is False
+    assert f"{es.prefix}-events" in body["template"]["aliases"]
+
+
+def test_events_land_in_daily_indices_by_their_timestamp(es: ElasticsearchEventStore) -> None:
+    day1 = datetime(2026, 11, 26, 23, 59, 59, 999_000, tzinfo=UTC)
+    result = es.index_events([make_event(day1, event_id="a"), make_event(day1 + timedelta(milliseconds=1),
+                                                                         event_id="b")])
+    assert result.indexed == 2
+    es.refresh()
+    assert sorted(es.event_indices()) == [f"{es.prefix}-events-2026.11.26", f"{es.prefix}-events-2026.11.27"]
+    hit = es.client.get(index=f"{es.prefix}-events-2026.11.27", id="b")
+    assert hit["_source"]["event_id"] == "b"
+    assert es.client.count(index=es.events_alias)["count"] == 2
+    mapping = es.client.indices.get_mapping(index=f"{es.prefix}-events-2026.11.26")
+    assert next(iter(mapping.values()))["mappings"]["dynamic"] == "strict"
+
+
+def test_closed_index_means_retry_not_failure(es: ElasticsearchEventStore) -> None:
+    moment = datetime(2026, 1, 5, 12, tzinfo=UTC)
+    es.index_events([make_event(moment, event_id="first")])
+    es.client.indices.close(index=es.events_index(moment))
+    try:
+        result = es.index_events([make_event(moment, event_id="second")])
+        assert result.indexed == 0 and not result.failed
+        assert "index_closed_exception" in result.retry["second"]
+    finally:
+        es.client.indices.open(index=es.events_index(moment), wait_for_active_shards="1")
+    assert es.index_events([make_event(moment, event_id="second")]).indexed == 1
+
+
+def test_unreachable_server_raises_unavailable() -> None:
+    store = ElasticsearchEventStore("http://127.0.0.1:9", "test-unreachable")
+    assert not store.healthy()
+    with pytest.raises(StoreUnavailableError):
+        store.index_events([make_event()])
+    with pytest.raises(StoreUnavailableError):
+        store.count_events()
+
+
+def test_sample_over_a_real_page_boundary(es: ElasticsearchEventStore) -> None:
+    events = many_events(10_500)
+    for k in range(0, len(events), 2_000):
+        assert es.index_events(events[k:k + 2_000]).indexed == len(events[k:k + 2_000])
+    es.refresh()
+    sample = es.sample_applications(limit=10_200)
+    assert len(sample) == 10_200
+    assert sample[0]["timestamp"] == events[0]["timestamp"]
+    assert sample[-1]["timestamp"] == events[10_199]["timestamp"]
+    assert len({row["timestamp"] for row in sample}) == 10_200
