@@ -1,0 +1,1 @@
+"""Training: synthetic and real data, LightGBM with a business-cost threshold, ONNX bundle, MLflow."""

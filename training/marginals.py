@@ -1,0 +1,126 @@
+"""Building blocks of the synthetic generator, derived from the profile's figures.
+
+A :class:`Marginal` is an inverse CDF interpolated through the profile's
+quantiles (plus its minimum, maximum and point mass at zero), so a uniform
+draw becomes a value with the real column's distribution. The copula helpers
+turn the profile's Spearman matrix into a valid latent Gaussian correlation.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.special import ndtr, ndtri
+
+_EPS = 1e-9
+
+
+@dataclass(frozen=True)
+class Marginal:
+    """Inverse CDF of one numeric column.
+
+    Attributes:
+        probs: increasing cumulative probabilities of the knots (0 to 1).
+        values: the column's values at those knots.
+        integer: True to round the draws to whole numbers.
+    """
+
+    probs: np.ndarray
+    values: np.ndarray
+    integer: bool
+
+    def __call__(self, u: np.ndarray) -> np.ndarray:
+        """Values for uniform draws ``u`` in [0, 1]."""
+        x = np.interp(u, self.probs, self.values)
+        return np.floor(x + 0.5) if self.integer else x
+
+    @classmethod
+    def from_profile(cls, figures: dict[str, Any], integer: bool | None = None) -> Marginal:
+        """Inverse CDF from a profile column (quantiles, min, max, zero rate).
+
+        A point mass at zero (``zero_rate``) becomes a flat stretch of the
+        inverse CDF, at the bottom when zero is the minimum (counts, building
+        shares) or at the top when it is the maximum (``DAYS_*``).
+        """
+        if integer is None:
+            integer = figures["kind"] == "integer"
+        low, high = float(figures["min"]), float(figures["max"])
+        knots = [(0.0, low)] + [(float(p), float(v)) for p, v in figures["quantiles"].items()] + [(1.0, high)]
+        zero = float(figures.get("zero_rate") or 0.0)
+        step = 0.5 if integer else 0.0  # keeps the rounding from widening the zero mass
+        if zero > 0 and low == 0:
+            rest = [(p, v) for p, v in knots if p > zero + _EPS and v > 0]
+            knots = [(0.0, 0.0), (zero, 0.0), (zero + _EPS, step), *rest]
+        elif zero > 0 and high == 0:
+            cut = 1.0 - zero
+            rest = [(p, v) for p, v in knots if p < cut - _EPS and v < 0]
+            knots = [*rest, (cut - _EPS, -step), (cut, 0.0), (1.0, 0.0)]
+        probs = np.array([p for p, _ in knots])
+        values = np.maximum.accumulate(np.array([v for _, v in knots]))
+        return cls(probs, values, integer)
+
+    def truncated(self, upper_prob: float, top: float) -> Marginal:
+        """The distribution conditioned on being below the ``upper_prob`` quantile.
+
+        Used for ``DAYS_EMPLOYED`` among the employed: the profile's quantiles
+        include the 365243 mass of the not-employed at the top.
+        """
+        keep = self.probs < upper_prob - _EPS
+        probs = np.append(self.probs[keep] / upper_prob, 1.0)
+        values = np.append(np.minimum(self.values[keep], top), top)
+        return Marginal(probs, values, self.integer)
+
+
+def normal_cdf(z: np.ndarray) -> np.ndarray:
+    """Standard normal CDF, vectorised."""
+    return np.asarray(ndtr(z))
+
+
+def normal_ppf(p: float) -> float:
+    """Standard normal quantile."""
+    return float(ndtri(p))
+
+
+def spearman_to_pearson(rho: np.ndarray) -> np.ndarray:
+    """Latent Gaussian correlation giving the Spearman correlation ``rho``."""
+    return 2.0 * np.sin(np.pi * np.asarray(rho) / 6.0)
+
+
+def binary_spearman_to_pearson(rho: float, rate: float) -> float:
+    """Latent correlation between a normal and the liability of a binary target.
+
+    With ``T = 1{Z > t}`` (``P(T=1) = rate``) and ``corr(X, Z) = r``, the
+    Spearman correlation of X and T is ``(E[Phi(X) T] - rate/2) / (sd(U) sd(T))``
+    and ``E[Phi(X) | Z=z] = Phi(r z / sqrt(2 - r^2))``. Solved for r by bisection.
+    """
+    t = normal_ppf(1.0 - rate)
+    z = np.linspace(t, t + 12.0, 4001)
+    dz = z[1] - z[0]
+    density = np.exp(-0.5 * z**2) / math.sqrt(2 * math.pi)
+    scale = math.sqrt(1 / 12) * math.sqrt(rate * (1 - rate))
+
+    def spearman(r: float) -> float:
+        inner = normal_cdf(r * z / math.sqrt(2 - r * r)) * density
+        expectation = float(np.sum((inner[1:] + inner[:-1]) / 2) * dz)
+        return (expectation - rate / 2) / scale
+
+    lo, hi = -0.99, 0.99
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        if spearman(mid) < rho:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
+def nearest_correlation(matrix: np.ndarray, floor: float = 1e-3) -> np.ndarray:
+    """Clip the eigenvalues to make a symmetric matrix a valid correlation matrix."""
+    sym = (matrix + matrix.T) / 2
+    values, vectors = np.linalg.eigh(sym)
+    fixed = vectors @ np.diag(np.maximum(values, floor)) @ vectors.T
+    d = np.sqrt(np.diag(fixed))
+    return fixed / np.outer(d, d)
