@@ -1,0 +1,128 @@
+"""ONNX export of the LightGBM model, and the parity check that guards it.
+
+ONNX Runtime evaluates tree ensembles in float32, LightGBM in float64: the
+check scores the same rows with both and fails the build when a probability
+differs by more than 1e-4, or when a decision differs for a probability not
+within 1e-4 of the threshold.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+
+from training.exceptions import ParityError
+
+INPUT_NAME = "input"
+TARGET_OPSET = 15  # ai.onnx opset; the ML domain gets the converter's matching version
+PARITY_TOLERANCE = 1e-4
+PARITY_MIN_ROWS = 10_000
+
+
+@dataclass(frozen=True)
+class Parity:
+    """Measured agreement between ONNX Runtime and LightGBM."""
+
+    rows: int
+    max_abs_diff: float
+    decision_mismatches: int
+    near_threshold: int
+    tolerance: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (stored in the bundle metadata)."""
+        return asdict(self)
+
+
+def to_onnx(booster: lgb.Booster, n_features: int) -> bytes:
+    """Convert a binary LightGBM model to ONNX bytes.
+
+    The graph has one input ``"input"`` (float32, ``[None, n_features]``) and
+    outputs ``label`` and ``probabilities`` (``[None, 2]``, no ZipMap).
+    """
+    from onnxmltools import convert_lightgbm
+    from onnxmltools.convert.common.data_types import FloatTensorType
+
+    logging.getLogger("skl2onnx").setLevel(logging.ERROR)
+    model = convert_lightgbm(
+        booster,
+        name="credit-scoring",
+        initial_types=[(INPUT_NAME, FloatTensorType([None, n_features]))],
+        zipmap=False,
+        target_opset=TARGET_OPSET,
+    )
+    return bytes(model.SerializeToString())
+
+
+def onnx_session(model: bytes, threads: int = 1) -> Any:
+    """An ONNX Runtime session on model bytes (CPU)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.log_severity_level = 3
+    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+
+
+def onnx_probabilities(session: Any, X: np.ndarray, batch: int = 50_000) -> np.ndarray:
+    """Probability of default for each row, from an ONNX session."""
+    names = [o.name for o in session.get_outputs()]
+    output = next((n for n in names if "prob" in n.lower()), names[-1])
+    parts = []
+    for start in range(0, len(X), batch):
+        out = np.asarray(session.run([output], {INPUT_NAME: X[start : start + batch]})[0])
+        parts.append(out[:, 1] if out.ndim == 2 else out)
+    return np.concatenate(parts)
+
+
+def parity_matrix(X: np.ndarray, seed: int, rows: int = PARITY_MIN_ROWS, missing_share: float = 0.1) -> np.ndarray:
+    """Rows to check parity on: training rows, and as many again with random blanks.
+
+    The blanked copy exercises the missing-value branches of every tree, as a
+    client leaving optional fields empty would.
+    """
+    rng = np.random.default_rng(seed)
+    half = max(rows // 2, 1)
+    base = X[rng.choice(len(X), size=half, replace=len(X) < half)]
+    blanked = base.copy()
+    blanked[rng.random(blanked.shape) < missing_share] = np.nan
+    return np.ascontiguousarray(np.vstack([base, blanked]), dtype=np.float32)
+
+
+def check_parity(
+    session: Any, booster: lgb.Booster, X: np.ndarray, threshold: float, tolerance: float = PARITY_TOLERANCE
+) -> Parity:
+    """Compare ONNX Runtime and LightGBM on ``X``.
+
+    Raises:
+        ParityError: max |p_onnx - p_lightgbm| > tolerance, or a decision
+            differs for a probability farther than ``tolerance`` from the threshold.
+    """
+    p_onnx = onnx_probabilities(session, X).astype(np.float64)
+    p_lgb = np.asarray(booster.predict(X), dtype=np.float64)
+    diff = np.abs(p_onnx - p_lgb)
+    mismatch = (p_onnx >= threshold) != (p_lgb >= threshold)
+    near = np.abs(p_lgb - threshold) < tolerance
+    parity = Parity(
+        rows=len(X),
+        max_abs_diff=float(diff.max()),
+        decision_mismatches=int(mismatch.sum()),
+        near_threshold=int((mismatch & near).sum()),
+        tolerance=tolerance,
+    )
+    if parity.max_abs_diff > tolerance:
+        worst = int(diff.argmax())
+        raise ParityError(
+            f"ONNX and LightGBM disagree: max |p_onnx - p_lightgbm| = {parity.max_abs_diff:.3g} > {tolerance:g} "
+            f"(row {worst}: {p_onnx[worst]:.6f} vs {p_lgb[worst]:.6f})"
+        )
+    if parity.decision_mismatches > parity.near_threshold:
+        raise ParityError(
+            f"ONNX and LightGBM decide differently on {parity.decision_mismatches - parity.near_threshold} row(s) "
+            f"farther than {tolerance:g} from the threshold {threshold:.6f}"
+        )
+    return parity
