@@ -26,6 +26,15 @@ venv: $(VENV)/.installed  ## create the virtual environment and install the pinn
 bundle: venv  ## build the default model bundle (synthetic data) if there is none
 	@test -f $(MODEL_DIR)/metadata.json || $(PY) -m training build --rows 100000 --output $(MODEL_DIR)
 
+run: bundle  ## embedded mode: API on 127.0.0.1:$(PORT), dashboard on 127.0.0.1:$(DASH_PORT), no server needed
+	@mkdir -p var
+	@echo "API:        http://127.0.0.1:$(PORT)  (docs: http://127.0.0.1:$(PORT)/docs)"
+	@echo "Dashboard:  http://127.0.0.1:$(DASH_PORT)"
+	@if [ -z "$$API_KEYS" ]; then echo "No API_KEYS set: the API accepts requests without a key (ALLOW_NO_API_KEY=true, development only)."; fi
+	@env -u REDIS_URL -u ELASTICSEARCH_URL MODEL_DIR=$(MODEL_DIR) PORT=$(PORT) DASH_PORT=$(DASH_PORT) \
+	  ALLOW_NO_API_KEY=$${ALLOW_NO_API_KEY:-$$([ -z "$$API_KEYS" ] && echo true || echo false)} \
+	  PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho -f Procfile.embedded start
+
 services:  ## start Redis (6379) and Elasticsearch (9200), reusing servers already up
 	@bash scripts/services.sh start
 
