@@ -34,13 +34,16 @@ class Kind:
     max_mb: int | None = None
     command: tuple[str, ...] = ()  # empty = the image's CMD
     env: dict[str, str] = field(default_factory=dict)
+    health: tuple[str, ...] = ()  # empty = the image's HEALTHCHECK (compose.yaml overrides it likewise)
 
 
 KINDS: dict[str, Kind] = {
     "gateway": Kind(forbidden=("lightgbm", "evidently", "dash", "pandas", "scikit-learn", "mlflow"), max_mb=400),
     "worker": Kind(forbidden=("fastapi", "uvicorn", "lightgbm", "evidently", "dash", "pandas", "mlflow")),
     "indexer": Kind(
-        forbidden=("fastapi", "lightgbm", "evidently", "dash", "pandas"), command=("python", "-m", "worker", "indexer")
+        forbidden=("fastapi", "lightgbm", "evidently", "dash", "pandas"),
+        command=("python", "-m", "worker", "indexer"),
+        health=("python", "/app/deploy/healthcheck.py", "deps"),
     ),
     "monitoring": Kind(forbidden=("fastapi", "lightgbm", "mlflow"), env={"DASH_HOST": "127.0.0.1"}),
     "space": Kind(forbidden=("lightgbm", "mlflow", "onnxmltools")),
@@ -107,7 +110,8 @@ def smoke(args: argparse.Namespace) -> list[str]:
         run += ["-e", f"{key}={value}"]
     subprocess.run([*run, image, *kind.command], check=True, capture_output=True, text=True)
     try:
-        verdict = _wait_healthy(engine, name, _healthcheck(engine, image), args.timeout)
+        check = list(kind.health) or _healthcheck(engine, image)
+        verdict = _wait_healthy(engine, name, check, args.timeout)
         _say(f"healthy: {verdict or 'ok'}")
         uid = _run(engine, "exec", name, "id", "-u").stdout.strip()
         _say(f"runs as uid {uid}")
