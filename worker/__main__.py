@@ -53,8 +53,7 @@ def _run_indexer(settings: WorkerSettings) -> None:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    store = make_store(settings)
-    store.setup()
+    store = make_store(settings)  # set up (waiting for the server) by run_forever
     indexer = indexer_module.Indexer(
         redis=Redis.from_url(settings.redis_url), store=store, stream=settings.events_stream,
         group=settings.indexer_group, consumer=settings.indexer_consumer, batch_size=settings.indexer_batch_size,

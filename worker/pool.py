@@ -43,12 +43,16 @@ class ScoringWorker(SimpleWorker):
     log_result_lifespan = False
     log_job_description = False
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, queues: Any, *args: Any, **kwargs: Any) -> None:
         settings = self.settings or WorkerSettings()
         kwargs.setdefault("worker_ttl", settings.worker_ttl)
         kwargs.setdefault("maintenance_interval", settings.maintenance_interval_s)
-        kwargs.setdefault("serializer", JOB_SERIALIZER)
-        super().__init__(*args, **kwargs)
+        kwargs["serializer"] = JOB_SERIALIZER
+        # WorkerPool passes Queue objects built without the serializer; the registry clean-up
+        # reads jobs through them, so rebuild them from their names with ours.
+        given = [queues] if isinstance(queues, str | Queue) else list(queues)
+        names: list[str] = [q.name if isinstance(q, Queue) else q for q in given]
+        super().__init__(names, *args, **kwargs)
         if tasks.on_job_failure not in self._exc_handlers:
             self.push_exc_handler(tasks.on_job_failure)
         self.abandoned_grace_s = settings.abandoned_grace_s

@@ -181,9 +181,9 @@ def on_job_failure(job: Job, exc_type: type[BaseException] | None, exc_value: Ba
     if isinstance(exc_value, PermanentJobError):
         job.retries_left = 0  # RQ reads it right after the handlers: fail now
     runtime = _runtime
-    if runtime is None or job.func_name != f"{__name__}.score_applications":
-        return True
     try:
+        if runtime is None or job.func_name != f"{__name__}.score_applications":
+            return True
         kwargs = job.kwargs
         applications = kwargs.get("applications") or []
         name = exc_type.__name__ if exc_type else "Error"
