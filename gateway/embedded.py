@@ -77,11 +77,10 @@ class EmbeddedRuntime:
     def _start_indexer(self) -> None:
         indexer_module = importlib.import_module("worker.indexer")
         factory = importlib.import_module("shared.store.factory")
-        self._store = factory.make_store(self.settings)
-        self._store.setup()
+        self._store = factory.make_store(self.settings)  # set up by the indexer's run_forever
         indexer = indexer_module.Indexer(
             redis=self._client(), store=self._store, stream=self.settings.events_stream, group="indexer",
-            consumer="embedded", batch_size=500, block_ms=200,
+            consumer="embedded", batch_size=500, block_ms=200, threads=1,
         )
         self._indexer_thread = threading.Thread(target=self._run_indexer, args=(indexer,), name="embedded-indexer",
                                                 daemon=True)
