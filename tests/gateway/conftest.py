@@ -13,19 +13,15 @@ from fastapi.testclient import TestClient
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from shared.scorer import Scorer
-from tests.gateway.bundles import build_standin_bundle
 
 API_KEYS = ("test-key-one", "test-key-two")
 HEADERS = {"X-API-Key": API_KEYS[0]}
 
 
 @pytest.fixture(scope="session")
-def bundle_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The training side's ``tiny_bundle`` when it exists, else a stand-in built here."""
-    try:
-        return Path(request.getfixturevalue("tiny_bundle"))
-    except pytest.FixtureLookupError:
-        return build_standin_bundle(tmp_path_factory.mktemp("standin-bundle"))
+def bundle_dir(tiny_bundle: Path) -> Path:
+    """The session's real tiny bundle (tests/conftest.py)."""
+    return tiny_bundle
 
 
 @pytest.fixture(scope="session")

@@ -8,12 +8,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from shared.scorer import Scorer
-from tests.gateway.bundles import random_applications
 from tests.gateway.conftest import HEADERS, events, post_json
+from tests.utils.data import synthetic_applications
 
 
 def test_valid_items_are_scored_and_invalid_ones_reported_by_index(client: TestClient, scorer: Scorer) -> None:
-    applications: list[Any] = random_applications(5, seed=3)
+    applications: list[Any] = synthetic_applications(5, seed=3)
     applications[1] = {**applications[1], "AMT_CREDIT": -5.0}
     applications[3] = "not an application"
     response = post_json(client, "/v1/score/batch", {"applications": applications})
@@ -34,7 +34,7 @@ def test_valid_items_are_scored_and_invalid_ones_reported_by_index(client: TestC
 
 
 def test_a_large_batch_is_scored_off_the_event_loop_with_the_same_scores(client: TestClient, scorer: Scorer) -> None:
-    applications = random_applications(200, seed=4)
+    applications = synthetic_applications(200, seed=4)
     response = post_json(client, "/v1/score/batch", {"applications": applications})
     assert response.status_code == 200
     offline = [r.probability for r in scorer.score_batch(applications)]
@@ -43,7 +43,7 @@ def test_a_large_batch_is_scored_off_the_event_loop_with_the_same_scores(client:
 
 def test_a_batch_over_the_limit_is_413_with_a_clear_message(make_client: Any) -> None:
     small = make_client(max_batch_size=3)
-    response = post_json(small, "/v1/score/batch", {"applications": random_applications(4)})
+    response = post_json(small, "/v1/score/batch", {"applications": synthetic_applications(4)})
     assert response.status_code == 413
     assert response.json()["error"] == "batch_too_large"
     assert response.json()["message"] == "a batch of 4 applications exceeds the limit of 3"
@@ -83,4 +83,4 @@ def test_malformed_batch_json_is_400(client: TestClient) -> None:
 
 
 def test_the_batch_route_needs_a_key(client: TestClient) -> None:
-    assert post_json(client, "/v1/score/batch", {"applications": random_applications(1)}, {}).status_code == 401
+    assert post_json(client, "/v1/score/batch", {"applications": synthetic_applications(1)}, {}).status_code == 401

@@ -12,8 +12,8 @@ from rq import Queue, Retry
 from gateway.services.jobs import JOB_SERIALIZER, SCORE_JOB, failure_reason
 from shared.schema import example_application
 from shared.scorer import Scorer
-from tests.gateway.bundles import random_applications
 from tests.gateway.conftest import HEADERS, events, post_json
+from tests.utils.data import synthetic_applications
 
 
 def poll(client: TestClient, job_id: str, until: tuple[str, ...] = ("finished", "failed"),
@@ -57,7 +57,7 @@ def test_the_worker_emits_an_async_event_with_queue_wait(client: TestClient) -> 
 
 
 def test_a_batch_job_keeps_the_request_indices(client: TestClient, scorer: Scorer) -> None:
-    applications: list[Any] = random_applications(4, seed=5)
+    applications: list[Any] = synthetic_applications(4, seed=5)
     applications[2] = {**applications[2], "CODE_GENDER": "Z"}
     response = post_json(client, "/v1/jobs", {"applications": applications})
     assert response.status_code == 202

@@ -95,3 +95,19 @@ def test_unknown_paths_share_one_metrics_label(client: TestClient) -> None:
         assert client.get(path).status_code == 404
     text = client.get("/metrics").text
     assert _metric(text, 'gateway_requests_total{method="GET",route="<unmatched>",status="404"}') == 3
+
+
+def test_embedded_mode_indexes_the_events_into_sqlite(make_client: Any, tmp_path: Path) -> None:
+    from shared.store.sqlite import SQLiteEventStore
+    from tests.utils.waiting import wait_until
+
+    indexed = make_client(embedded_indexer=True, sqlite_path=tmp_path / "indexed.sqlite3")
+    assert indexed.get("/health/ready").json()["checks"]["indexer"] == {"ok": True}
+    post_json(indexed, "/v1/score", example_application())
+    post_json(indexed, "/v1/score", {"SK_ID_CURR": 5})
+    store = SQLiteEventStore(tmp_path / "indexed.sqlite3")
+    try:
+        wait_until(lambda: store.count_events() == 2, timeout=10)
+        assert store.count_events(status="ok") == 1 and store.count_events(status="invalid") == 1
+    finally:
+        store.close()

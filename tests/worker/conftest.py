@@ -8,19 +8,15 @@ from pathlib import Path
 import fakeredis
 import pytest
 
-from tests.gateway.bundles import build_standin_bundle
 from worker import tasks
 from worker.pool import ScoringWorker
 from worker.settings import WorkerSettings
 
 
 @pytest.fixture(scope="session")
-def worker_bundle(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The training side's ``tiny_bundle`` when it exists, else the gateway tests' stand-in."""
-    try:
-        return Path(request.getfixturevalue("tiny_bundle"))
-    except pytest.FixtureLookupError:
-        return build_standin_bundle(tmp_path_factory.mktemp("standin-bundle"))
+def worker_bundle(tiny_bundle: Path) -> Path:
+    """The session's real tiny bundle (tests/conftest.py)."""
+    return tiny_bundle
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from rq.job import Job, JobStatus
 from shared.columns import CLIENT_ID
 from shared.event import pseudonymise
 from shared.scorer import Scorer
-from tests.gateway.bundles import random_applications
+from tests.utils.data import synthetic_applications
 from worker import tasks
 from worker.pool import JOB_SERIALIZER, ScoringWorker
 from worker.settings import WorkerSettings
@@ -38,7 +38,7 @@ def _events(redis: fakeredis.FakeRedis, settings: WorkerSettings) -> list[dict[s
 
 def test_jobs_are_scored_with_one_scorer_load(fake_redis: fakeredis.FakeRedis, worker_settings: WorkerSettings,
                                               worker_bundle: Any) -> None:
-    applications = random_applications(6, seed=11)
+    applications = synthetic_applications(6, seed=11)
     queue = _queue(fake_redis, worker_settings)
     jobs = [queue.enqueue_call(SCORE_JOB, kwargs={"applications": [a], "single": True, "request_id": f"r{i}",
                                                   "validation_ms": 0.1}) for i, a in enumerate(applications)]
@@ -56,7 +56,7 @@ def test_jobs_are_scored_with_one_scorer_load(fake_redis: fakeredis.FakeRedis, w
 
 def test_each_scored_application_emits_an_async_event(fake_redis: fakeredis.FakeRedis,
                                                        worker_settings: WorkerSettings) -> None:
-    applications = random_applications(3, seed=12)
+    applications = synthetic_applications(3, seed=12)
     job = _queue(fake_redis, worker_settings).enqueue_call(
         SCORE_JOB, kwargs={"applications": applications, "indices": [0, 2, 5], "request_id": "req-1",
                            "validation_ms": 0.2})
@@ -75,7 +75,7 @@ def test_each_scored_application_emits_an_async_event(fake_redis: fakeredis.Fake
 
 def test_invalid_arguments_fail_at_once_despite_retries(fake_redis: fakeredis.FakeRedis,
                                                         worker_settings: WorkerSettings) -> None:
-    bad = random_applications(1, seed=13)[0] | {"AMT_CREDIT": "lots"}
+    bad = synthetic_applications(1, seed=13)[0] | {"AMT_CREDIT": "lots"}
     job = _queue(fake_redis, worker_settings).enqueue_call(SCORE_JOB, kwargs={"applications": [bad]},
                                                            retry=Retry(max=3))
     _run(fake_redis, worker_settings)
@@ -91,7 +91,7 @@ def test_a_missing_bundle_is_retried_not_lost(fake_redis: fakeredis.FakeRedis, w
     monkeypatch.setattr("worker.pool.RESTART_DELAY_S", 0)
     missing = worker_settings.model_copy(update={"model_dir": tmp_path / "missing"})
     monkeypatch.setattr(ScoringWorker, "settings", missing)
-    job = _queue(fake_redis, missing).enqueue_call(SCORE_JOB, kwargs={"applications": random_applications(1)})
+    job = _queue(fake_redis, missing).enqueue_call(SCORE_JOB, kwargs={"applications": synthetic_applications(1)})
     _run(fake_redis, missing)
     assert job.get_status() == JobStatus.QUEUED  # the worker refused to start: the job waits for a healthy one
     assert fake_redis.get(tasks.LOADS_KEY) is None
@@ -103,9 +103,9 @@ def test_an_abandoned_job_is_retried_or_failed_with_its_reason(fake_redis: faker
     queue = _queue(fake_redis, worker_settings)
     tasks.load_runtime(fake_redis, worker_settings)
     worker = ScoringWorker([queue], connection=fake_redis)
-    retried = queue.enqueue_call(SCORE_JOB, kwargs={"applications": random_applications(1)}, retry=Retry(max=1),
+    retried = queue.enqueue_call(SCORE_JOB, kwargs={"applications": synthetic_applications(1)}, retry=Retry(max=1),
                                  timeout=5)
-    lost = queue.enqueue_call(SCORE_JOB, kwargs={"applications": random_applications(1), "request_id": "gone"},
+    lost = queue.enqueue_call(SCORE_JOB, kwargs={"applications": synthetic_applications(1), "request_id": "gone"},
                               timeout=5)
     for job in (retried, lost):  # what a worker does before running a job, then it "dies"
         queue.remove(job)
@@ -135,6 +135,23 @@ def test_the_heartbeat_window_is_the_timeout_plus_the_grace(fake_redis: fakeredi
     assert ScoringWorker([queue], connection=fake_redis).get_heartbeat_ttl(job) == 7 + worker_settings.abandoned_grace_s
 
 
+def test_maintenance_fails_an_abandoned_job_through_queues_built_like_the_pools(
+        fake_redis: fakeredis.FakeRedis, worker_settings: WorkerSettings) -> None:
+    """WorkerPool hands workers Queue objects without our serializer; the clean-up must still read the job."""
+    tasks.load_runtime(fake_redis, worker_settings)
+    worker = ScoringWorker([Queue(worker_settings.queue_name, connection=fake_redis)], connection=fake_redis)
+    assert worker.queues[0].serializer is JOB_SERIALIZER
+    queue = _queue(fake_redis, worker_settings)
+    job = queue.enqueue_call(SCORE_JOB, kwargs={"applications": synthetic_applications(1)}, timeout=1)
+    queue.remove(job)
+    worker.prepare_execution(job)
+    worker.prepare_job_execution(job)
+    time.sleep(1 + worker_settings.abandoned_grace_s + 0.2)  # past the execution's expiry
+    worker.clean_registries()  # what run_maintenance_tasks does every MAINTENANCE_INTERVAL_S
+    assert job.get_status() == JobStatus.FAILED
+    assert not fake_redis.exists(queue.registry_cleaning_key)  # the maintenance lock was released
+
+
 def test_install_shares_a_loaded_scorer(fake_redis: fakeredis.FakeRedis, worker_settings: WorkerSettings,
                                         worker_bundle: Any) -> None:
     published: list[dict[str, Any]] = []
@@ -145,6 +162,6 @@ def test_install_shares_a_loaded_scorer(fake_redis: fakeredis.FakeRedis, worker_
             return True
 
     tasks.install(Scorer.load(worker_bundle), Collect(), "k")
-    result = tasks.score_applications(random_applications(2, seed=14), request_id="direct")
+    result = tasks.score_applications(synthetic_applications(2, seed=14), request_id="direct")
     assert result["count"] == 2 and len(published) == 2
     assert fake_redis.get(tasks.LOADS_KEY) is None  # installed, not loaded
