@@ -1,0 +1,144 @@
+"""One drift run: sample the window from the store, compare, write the HTML and the summary, alert."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from monitoring.alerts import emit, iso, make_alert
+from monitoring.drift.calculator import DriftCalculator, DriftConfig
+from monitoring.drift.result import DriftResult
+from monitoring.exceptions import WindowError
+from monitoring.reference import REFERENCE_FILE, load_reference
+from monitoring.settings import MonitoringSettings
+from shared.store.base import EventStore, TimeWindow
+
+logger = logging.getLogger("monitoring.drift")
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    """Which production events a run looks at: the last N events, since a time, or the last H hours."""
+
+    last: int | None = None
+    since: datetime | None = None
+    hours: float | None = None
+
+    def resolve(self, settings: MonitoringSettings, now: datetime | None = None) -> tuple[TimeWindow | None, int]:
+        """The store query: a time window (None = any time) and the maximum number of events.
+
+        Raises:
+            WindowError: impossible bounds (N < 1, H <= 0, a start in the future).
+        """
+        now = now or datetime.now(UTC)
+        if sum(x is not None for x in (self.last, self.since, self.hours)) > 1:
+            raise WindowError("give only one of --last, --since, --hours")
+        if self.last is not None:
+            if self.last < 1:
+                raise WindowError(f"--last must be at least 1, got {self.last}")
+            return None, self.last
+        if self.since is not None:
+            since = self.since if self.since.tzinfo else self.since.replace(tzinfo=UTC)
+            if since >= now:
+                raise WindowError(f"--since {iso(since)} is not in the past")
+            return TimeWindow(since, now), settings.drift_max_events
+        hours = settings.drift_window_hours if self.hours is None else self.hours
+        if hours <= 0:
+            raise WindowError(f"--hours must be positive, got {hours}")
+        return TimeWindow.last(timedelta(hours=hours), now), settings.drift_max_events
+
+    def describe(self, window: TimeWindow | None, limit: int) -> dict[str, Any]:
+        """The ``window`` object of the summary."""
+        return {
+            "since": iso(window.since) if window else None,
+            "until": iso(window.until) if window else None,
+            "last": self.last,
+            "hours": self.hours,
+            "max_events": limit,
+        }
+
+
+class DriftJob:
+    """Runs drift checks against one store; the reference is loaded and fitted once (again if the bundle changes)."""
+
+    def __init__(self, settings: MonitoringSettings, store: EventStore,
+                 calculator: DriftCalculator | None = None) -> None:
+        self.settings = settings
+        self.store = store
+        self._calculator = calculator
+        self._fixed = calculator is not None
+        self._reference_mtime: float | None = None
+
+    def calculator(self) -> DriftCalculator:
+        """The fitted calculator (the one given, or the bundle's, refitted when its reference file changes)."""
+        if self._fixed and self._calculator is not None:
+            return self._calculator
+        path = Path(self.settings.model_dir) / REFERENCE_FILE
+        mtime = path.stat().st_mtime if path.exists() else None
+        if self._calculator is None or mtime != self._reference_mtime:
+            reference = load_reference(self.settings.model_dir)
+            calc = DriftCalculator(DriftConfig.from_settings(self.settings))
+            self._calculator = calc.fit(reference.rows, model_version=reference.model_version)
+            self._reference_mtime = mtime
+        return self._calculator
+
+    def run(self, spec: WindowSpec | None = None, *, html: bool = True, alert: bool = True) -> DriftResult:
+        """One drift run now.
+
+        Args:
+            spec: the window (default: the last ``DRIFT_WINDOW_HOURS`` hours).
+            html: write the HTML report into ``REPORTS_DIR``.
+            alert: store an alert when drift is found.
+
+        Returns:
+            The result, already saved to the store (``report_html`` set when written).
+        """
+        started = time.perf_counter()
+        spec = spec or WindowSpec()
+        window, limit = spec.resolve(self.settings)
+        calc = self.calculator()
+        t0 = time.perf_counter()
+        rows = self.store.sample_applications(window=window, limit=limit)
+        t1 = time.perf_counter()
+        described = spec.describe(window, limit)
+        stamps = [r["timestamp"] for r in rows if r.get("timestamp")]
+        described.update(events=len(rows), first_event=min(stamps) if stamps else None,
+                         last_event=max(stamps) if stamps else None)
+        frame = calc.frame(rows) if len(rows) >= calc.config.min_rows else None
+        result = calc.calculate(rows if frame is None else frame, window=described)
+        del rows  # the frame holds what is needed; 100k dicts are ~1 GB
+        t2 = time.perf_counter()
+        if html and result.status == "ok":
+            from monitoring.drift.html import write_html  # Evidently's renderer: imported when used
+
+            result.report_html = str(write_html(calc, frame, result, Path(self.settings.reports_dir),
+                                                self.settings.drift_html_max_features))
+        t3 = time.perf_counter()
+        result.duration_s = time.perf_counter() - started
+        result.timings = {"sample_s": t1 - t0, "calculate_s": t2 - t1, "html_s": t3 - t2}
+        self.store.save_report(result.to_document())
+        logger.info(result.message, extra={"event": "drift_run", "report_id": result.report_id,
+                                           "status": result.status, "share_drifted": result.share_drifted,
+                                           "drifted_features": result.drifted_features,
+                                           "duration_s": round(result.duration_s, 3), "timings": result.timings})
+        if alert and result.severity:
+            self._alert(result)
+        return result
+
+    def _alert(self, result: DriftResult) -> None:
+        score = result.score
+        parts = [f"{len(result.drifted_features)} of {result.n_features} features drifted"]
+        if result.drifted_features:
+            parts.append("(" + ", ".join(result.drifted_features[:8])
+                         + (", ..." if len(result.drifted_features) > 8 else "") + ")")
+        if score and score.drifted:
+            parts.append(f"; score PSI {score.value:.3f} >= {score.threshold}")
+        emit(self.store, make_alert(
+            metric="data_drift", severity=result.severity or "warning", value=result.share_drifted,
+            threshold=result.share_threshold, window=result.window, message=" ".join(parts), source="drift",
+            report_id=result.report_id, drifted_features=result.drifted_features, report_html=result.report_html,
+        ))

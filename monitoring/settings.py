@@ -1,0 +1,85 @@
+"""Settings of the monitoring service, read once from environment variables."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+
+from shared.settings import BaseServiceSettings
+
+
+class MonitoringSettings(BaseServiceSettings):
+    """Drift, anomaly, scheduler and dashboard settings (env var = upper-case field name)."""
+
+    reports_dir: Path = Field(default=Path("var/reports"), description="where drift HTML reports are written")
+
+    # --- drift -------------------------------------------------------------------
+    drift_interval_seconds: int = Field(default=3600, ge=10, description="seconds between scheduled drift runs")
+    drift_window_hours: float = Field(default=24.0, gt=0, description="scheduled run: events of the last H hours")
+    drift_max_events: int = Field(default=100_000, ge=1, description="newest events analysed at most per run")
+    drift_min_rows: int = Field(default=500, ge=1, description="below this many events: 'not enough data'")
+    drift_min_feature_rows: int = Field(default=100, ge=1,
+                                        description="non-missing values a feature needs for its distribution test")
+    drift_numeric_threshold: float = Field(default=0.1, gt=0, description="normed Wasserstein distance")
+    drift_categorical_threshold: float = Field(default=0.1, gt=0, description="Jensen-Shannon distance")
+    drift_missing_threshold: float = Field(default=0.05, gt=0, le=1,
+                                           description="absolute change of a missing (or special-value) share")
+    drift_missing_z: float = Field(default=3.29, ge=0, description="two-proportion z needed as well (3.29: p<0.001)")
+    drift_score_threshold: float = Field(default=0.1, gt=0, description="PSI of the predicted score")
+    drift_share_threshold: float = Field(default=0.3, gt=0, le=1,
+                                         description="share of drifted features that makes the run critical")
+    drift_feature_thresholds: dict[str, float] = Field(
+        default_factory=dict, description='per-feature threshold override, JSON: {"AMT_INCOME_TOTAL": 0.15}')
+    drift_features: str = Field(default="all", description="'all' or a comma-separated list of feature names")
+    drift_discrete_max_values: int = Field(default=20, ge=2,
+                                           description="numbers with at most this many distinct values are discrete")
+    drift_rare_category_share: float = Field(default=0.005, ge=0, lt=1,
+                                             description="reference categories rarer than this are pooled")
+    drift_noise_factor: float = Field(default=3.5, ge=0,
+                                      description="distances below this many times the sampling noise are not drift")
+    drift_html_max_features: int = Field(default=20, ge=0, description="feature plots in the HTML report")
+
+    # --- anomalies ---------------------------------------------------------------
+    anomaly_interval_seconds: int = Field(default=60, ge=5, description="seconds between anomaly checks")
+    anomaly_window_seconds: int = Field(default=300, ge=10, description="length of the checked window")
+    anomaly_baseline_windows: int = Field(default=12, ge=1, description="previous windows forming the baseline")
+    anomaly_baseline_factor: float = Field(default=3.0, gt=1, description="value > factor x baseline is anomalous")
+    anomaly_min_events: int = Field(default=20, ge=1, description="fewer events than this: rates are not judged")
+    anomaly_cooldown_seconds: int = Field(default=900, ge=0, description="same alert not repeated within this time")
+    error_rate_max: float = Field(default=0.02, ge=0, le=1, description="share of status=error events")
+    invalid_rate_max: float = Field(default=0.2, ge=0, le=1, description="share of refused (invalid) inputs")
+    latency_p95_max_ms: dict[str, float] = Field(default_factory=lambda: {"sync": 100.0, "async": 2000.0})
+    latency_p99_max_ms: dict[str, float] = Field(default_factory=lambda: {"sync": 300.0, "async": 5000.0})
+    inference_p95_max_ms: float = Field(default=50.0, gt=0)
+    queue_depth_max: int = Field(default=1000, ge=0)
+    queue_age_max_seconds: float = Field(default=60.0, gt=0)
+    rq_queues: str = Field(default="scoring", description="comma-separated RQ queue names to watch")
+    retention_interval_seconds: int = Field(default=86_400, ge=60)
+
+    # --- dashboard -----------------------------------------------------------------
+    dash_host: str = "127.0.0.1"
+    dash_port: int = Field(default=8050, ge=1, le=65535)
+    dash_refresh_seconds: int = Field(default=30, ge=2, description="auto-refresh period of the pages")
+
+    @field_validator("drift_features")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        return value.strip() or "all"
+
+    def drift_feature_list(self) -> list[str] | None:
+        """The configured feature subset, or None for all features."""
+        if self.drift_features.lower() == "all":
+            return None
+        return [name.strip() for name in self.drift_features.split(",") if name.strip()]
+
+    def queue_names(self) -> list[str]:
+        """RQ queue names to watch."""
+        return [name.strip() for name in self.rq_queues.split(",") if name.strip()]
+
+
+@cache
+def get_settings() -> MonitoringSettings:
+    """The process-wide settings, read once."""
+    return MonitoringSettings()

@@ -1,0 +1,62 @@
+"""Fixtures of the monitoring tests: a tiny bundle (reference sample), settings, a SQLite store."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from monitoring.settings import MonitoringSettings
+from shared.store.sqlite import SQLiteEventStore
+from tests.monitoring.factories import make_applications
+
+REFERENCE_ROWS = 4000
+
+
+@pytest.fixture(scope="session")
+def reference_rows() -> list[dict]:
+    """The reference sample: profile-drawn applications with scores."""
+    return make_applications(REFERENCE_ROWS, seed=1)
+
+
+@pytest.fixture(scope="session")
+def bundle_dir(tmp_path_factory: pytest.TempPathFactory, reference_rows: list[dict]) -> Path:
+    """A model bundle folder holding only what monitoring reads."""
+    bundle = tmp_path_factory.mktemp("bundle")
+    with gzip.open(bundle / "reference.jsonl.gz", "wb") as handle:
+        for row in reference_rows:
+            handle.write(orjson.dumps(row) + b"\n")
+    (bundle / "metadata.json").write_text(json.dumps({"version": "test-1", "threshold": {"value": 0.1}}))
+    return bundle
+
+
+@pytest.fixture(scope="session")
+def fitted_calculator(reference_rows: list[dict]):
+    """A calculator fitted once on the reference, with the test settings' minimums."""
+    from monitoring.drift.calculator import DriftCalculator, DriftConfig
+
+    return DriftCalculator(DriftConfig(min_rows=300, min_feature_rows=50)).fit(reference_rows, "test-1")
+
+
+@pytest.fixture
+def settings(tmp_path: Path, bundle_dir: Path, monkeypatch: pytest.MonkeyPatch) -> MonitoringSettings:
+    """Settings on a temporary SQLite file and reports folder, small drift minimums."""
+    for name in ("REDIS_URL", "ELASTICSEARCH_URL"):
+        monkeypatch.delenv(name, raising=False)
+    return MonitoringSettings(
+        model_dir=bundle_dir, sqlite_path=tmp_path / "events.sqlite3", reports_dir=tmp_path / "reports",
+        drift_min_rows=300, drift_min_feature_rows=50, drift_html_max_features=3, anomaly_cooldown_seconds=900,
+    )
+
+
+@pytest.fixture
+def store(settings: MonitoringSettings) -> Iterator[SQLiteEventStore]:
+    """An empty, set-up SQLite store."""
+    sqlite_store = SQLiteEventStore(settings.sqlite_path)
+    sqlite_store.setup()
+    yield sqlite_store
+    sqlite_store.close()

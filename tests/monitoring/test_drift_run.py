@@ -1,0 +1,76 @@
+"""A drift run end to end on a SQLite store: sample, compare, HTML, stored summary, alert."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from monitoring.drift.run import DriftJob, WindowSpec
+from monitoring.exceptions import ReferenceDataError, WindowError
+from monitoring.settings import MonitoringSettings
+from shared.store.sqlite import SQLiteEventStore
+from tests.monitoring.factories import make_applications, make_events
+
+
+def _fill(store: SQLiteEventStore, n: int, hours_ago: float = 1.0, **drift) -> None:
+    start = datetime.now(UTC) - timedelta(hours=hours_ago)
+    events = make_events(make_applications(n, seed=21, **drift), start=start, spacing=timedelta(seconds=1))
+    assert not store.index_events(events).failed
+
+
+def test_run_writes_summary_html_and_alert(settings: MonitoringSettings, store: SQLiteEventStore,
+        fitted_calculator) -> None:
+    _fill(store, 800, income_factor=1.5)
+    result = DriftJob(settings, store, fitted_calculator).run(WindowSpec(hours=2))
+    assert result.status == "ok" and "AMT_INCOME_TOTAL" in result.drifted_features
+    assert result.window["events"] == 800 and result.window["first_event"] < result.window["last_event"]
+    html = Path(result.report_html or "")
+    assert html.is_file() and html.parent == settings.reports_dir
+    text = html.read_text()
+    assert "AMT_INCOME_TOTAL" in text and "Wasserstein" in text
+    stored = store.list_reports()
+    assert [r["report_id"] for r in stored] == [result.report_id]
+    assert stored[0]["share_drifted"] == result.share_drifted and "distributions" in stored[0]
+    alerts = store.list_alerts()
+    assert len(alerts) == 1 and alerts[0]["metric"] == "data_drift" and alerts[0]["source"] == "drift"
+    assert "AMT_INCOME_TOTAL" in alerts[0]["message"] and alerts[0]["report_id"] == result.report_id
+
+
+def test_last_n_takes_the_newest_events(settings: MonitoringSettings, store: SQLiteEventStore,
+        fitted_calculator) -> None:
+    _fill(store, 500, hours_ago=30)  # old, clean
+    _fill(store, 400, hours_ago=1, income_factor=1.5)  # recent, inflated
+    result = DriftJob(settings, store, fitted_calculator).run(WindowSpec(last=350), html=False)
+    assert result.n_current == 350 and result.window["last"] == 350
+    assert "AMT_INCOME_TOTAL" in result.drifted_features and result.report_html is None
+
+
+def test_empty_store_gives_not_enough_data(settings: MonitoringSettings, store: SQLiteEventStore,
+        fitted_calculator) -> None:
+    result = DriftJob(settings, store, fitted_calculator).run()
+    assert result.status == "not_enough_data" and result.report_html is None
+    assert store.list_reports()[0]["status"] == "not_enough_data"
+    assert store.list_alerts() == []
+
+
+def test_window_spec_rejects_impossible_bounds(settings: MonitoringSettings) -> None:
+    with pytest.raises(WindowError):
+        WindowSpec(last=0).resolve(settings)
+    with pytest.raises(WindowError):
+        WindowSpec(hours=-1).resolve(settings)
+    with pytest.raises(WindowError):
+        WindowSpec(since=datetime.now(UTC) + timedelta(days=1)).resolve(settings)
+    with pytest.raises(WindowError):
+        WindowSpec(last=5, hours=1).resolve(settings)
+    window, limit = WindowSpec(hours=3).resolve(settings)
+    assert window is not None and window.until - window.since == timedelta(hours=3)
+    assert limit == settings.drift_max_events
+
+
+def test_missing_bundle_is_a_clear_error(settings: MonitoringSettings, store: SQLiteEventStore,
+                                        tmp_path: Path) -> None:
+    job = DriftJob(settings.model_copy(update={"model_dir": tmp_path / "nowhere"}), store)  # no calculator given
+    with pytest.raises(ReferenceDataError, match="make bundle"):
+        job.run()
