@@ -49,27 +49,18 @@ def bench_indexer(redis: Redis, store: ElasticsearchEventStore, events: list[dic
         for event in events[k:k + 2000]:
             pipe.xadd(stream, {"event": orjson.dumps(event)})
         pipe.execute()
-    done = [0]
-    lock = threading.Lock()
-
-    def consume(name: str) -> None:
-        indexer = Indexer(redis, store, stream, consumer=name, batch_size=batch, block_ms=200)
-        while True:
-            n = indexer.run_once()
-            with lock:
-                done[0] += n
-                if done[0] >= len(events) or (n == 0 and not indexer.backoff_s):
-                    return
-
+    indexer = Indexer(redis, store, stream, consumer="bench", batch_size=batch, block_ms=200, threads=threads)
+    stop = threading.Event()
+    runner = threading.Thread(target=indexer.run_forever, args=(stop,))
     started = time.perf_counter()
-    workers = [threading.Thread(target=consume, args=(f"bench-{i}",)) for i in range(threads)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
+    runner.start()
+    while indexer.totals["indexed"] + indexer.totals["dead"] < len(events) and runner.is_alive():
+        time.sleep(0.05)
     elapsed = time.perf_counter() - started
+    stop.set()
+    runner.join()
+    assert indexer.totals["indexed"] == len(events), f"only {indexer.totals} of {len(events)} entries stored"
     redis.delete(stream)
-    assert done[0] == len(events), f"only {done[0]} of {len(events)} entries acknowledged"
     return len(events) / elapsed
 
 

@@ -52,12 +52,14 @@ class Indexer:
         claim_idle_ms: entries pending longer than this in another consumer are taken over.
         claim_interval_s: how often to look for such entries.
         max_backoff_s: longest pause between retries while the store is down.
+        threads: consumers run by :meth:`run_forever` (``{consumer}``, ``{consumer}-1``, ...), so that
+            one batch is prepared while another is written.
     """
 
     def __init__(self, redis: Any, store: EventStore, stream: str = "scoring:events", group: str = "indexer",
                  consumer: str | None = None, batch_size: int = 500, block_ms: int = 1000, *,
                  dead_stream: str | None = None, claim_idle_ms: int = 60_000, claim_interval_s: float = 60.0,
-                 max_backoff_s: float = 30.0) -> None:
+                 max_backoff_s: float = 30.0, threads: int = 2) -> None:
         self.redis = redis
         self.store = store
         self.stream = stream
@@ -69,8 +71,10 @@ class Indexer:
         self.claim_idle_ms = claim_idle_ms
         self.claim_interval_s = claim_interval_s
         self.max_backoff_s = max_backoff_s
+        self.threads = max(1, threads)
         self.backoff_s = 0.0  # pause asked for by the last run_once (0 when it went well)
-        self.totals = {"indexed": 0, "dead": 0, "retried": 0, "trimmed": 0}
+        self.totals = {"indexed": 0, "dead": 0, "retried": 0, "trimmed": 0}  # shared by the threads
+        self._totals_lock = threading.Lock()
         self._group_ready = False
         self._own_pending = True  # read our pending list before new entries
         self._next_claim = 0.0
@@ -166,9 +170,7 @@ class Indexer:
         if trimmed:
             logger.error("indexer: %d pending entries were trimmed from %s before being stored (lost): %s",
                          len(trimmed), self.stream, [t.decode() for t in trimmed[:10]])
-        self.totals["indexed"] += result.indexed
-        self.totals["dead"] += len(dead)
-        self.totals["trimmed"] += len(trimmed)
+        self._count(indexed=result.indexed, dead=len(dead), trimmed=len(trimmed))
         if retry:
             self._retry_later(len(retry), next(iter(result.retry.values())))
         else:
@@ -192,29 +194,56 @@ class Indexer:
         for entry_id, reason in list(dead.items())[:5]:
             logger.error("indexer: entry %s sent to %s: %s", entry_id.decode(), self.dead_stream, reason)
 
+    def _count(self, **figures: int) -> None:
+        with self._totals_lock:
+            for name, value in figures.items():
+                self.totals[name] += value
+
     def _retry_later(self, n: int, reason: str) -> None:
         self._own_pending = True
-        self.totals["retried"] += n
+        self._count(retried=n)
         self.backoff_s = min(self.max_backoff_s, max(0.5, self.backoff_s * 2))
         logger.warning("indexer: %d entries not stored (%s): retrying in %.1f s", n, reason, self.backoff_s)
 
     # --- the loop ---------------------------------------------------------------
     def run_forever(self, stop: threading.Event) -> None:
-        """Set the store up (waiting for it), then index until ``stop`` is set; survives store and Redis outages."""
+        """Set the store up (waiting for it), then index with ``threads`` consumers until ``stop`` is set.
+
+        Survives store and Redis outages (entries stay pending and are retried).
+        """
         self._setup_store(stop)
         if stop.is_set():
             return
-        logger.info("indexer ready: stream=%s, group=%s, consumer=%s, store=%s",
-                    self.stream, self.group, self.consumer, describe(self.store))
+        logger.info("indexer ready: stream=%s, group=%s, consumer=%s, threads=%d, store=%s",
+                    self.stream, self.group, self.consumer, self.threads, describe(self.store))
+        siblings = [threading.Thread(target=self._sibling(i)._loop, args=(stop,), name=f"indexer-{i}", daemon=True)
+                    for i in range(1, self.threads)]
+        for thread in siblings:
+            thread.start()
+        self._loop(stop)
+        for thread in siblings:
+            thread.join()
+        logger.info("indexer stopped: %s", self.totals)
+
+    def _sibling(self, number: int) -> Indexer:
+        """Another consumer of the same group, counting into the same totals."""
+        sibling = Indexer(self.redis, self.store, self.stream, self.group, f"{self.consumer}-{number}",
+                          self.batch_size, self.block_ms, dead_stream=self.dead_stream,
+                          claim_idle_ms=self.claim_idle_ms, claim_interval_s=self.claim_interval_s,
+                          max_backoff_s=self.max_backoff_s, threads=1)
+        sibling.totals, sibling._totals_lock = self.totals, self._totals_lock
+        return sibling
+
+    def _loop(self, stop: threading.Event) -> None:
         while not stop.is_set():
             try:
                 self.run_once()
             except Exception as exc:  # Redis down, or a bug: log, wait, go on (entries stay pending)
                 self.backoff_s = min(self.max_backoff_s, max(1.0, self.backoff_s * 2))
-                logger.error("indexer: %s: %s; retrying in %.1f s", type(exc).__name__, exc, self.backoff_s)
+                logger.error("indexer %s: %s: %s; retrying in %.1f s", self.consumer, type(exc).__name__, exc,
+                             self.backoff_s)
             if self.backoff_s:
                 stop.wait(self.backoff_s)
-        logger.info("indexer stopped: %s", self.totals)
 
     def _setup_store(self, stop: threading.Event) -> None:
         pause = 1.0

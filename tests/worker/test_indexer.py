@@ -177,3 +177,19 @@ def test_run_forever_logs_ready_and_stops(redis: fakeredis.FakeRedis, store: Fla
     assert "indexer ready: stream=test:events" in caplog.text
     batch_lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith('{"msg":"batch"')]
     assert batch_lines and sum(orjson.loads(line)["indexed"] for line in batch_lines) == 40
+
+
+def test_several_consumer_threads_share_the_work(redis: fakeredis.FakeRedis, store: FlakyStore) -> None:
+    publish(redis, [make_event(event_id=f"t{i:03d}") for i in range(300)])
+    indexer = make_indexer(redis, store, batch_size=20, threads=3)
+    stop = threading.Event()
+    thread = threading.Thread(target=indexer.run_forever, args=(stop,))
+    thread.start()
+    try:
+        wait_until(lambda: indexer.totals["indexed"] == 300)
+    finally:
+        stop.set()
+        thread.join(10)
+    assert store.count_events() == 300 and pending(redis) == 0
+    names = {c["name"] for c in redis.xinfo_consumers(STREAM, "indexer")}
+    assert names == {b"c1", b"c1-1", b"c1-2"} or names == {"c1", "c1-1", "c1-2"}
