@@ -41,6 +41,7 @@ class GatewayMetrics:
         self.jobs = Counter("gateway_jobs_enqueued", "jobs enqueued", ["kind"], registry=r)
         self._latency_children: dict[tuple[str, str], Any] = {}
         self._request_children: dict[tuple[str, str, int], Any] = {}
+        self._score_children: dict[str, tuple[Any, Any, Any]] = {}
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count one request and its latency (label children cached: this runs on every request)."""
@@ -56,15 +57,20 @@ class GatewayMetrics:
         counter.inc()
 
     def observe_scores(self, path: str, probabilities: list[float], decisions: list[str]) -> None:
-        """Record the scores and decisions of scored applications."""
-        histogram = self.scores.labels(path)
+        """Record the scores and decisions of scored applications (label children cached: hot path)."""
+        children = self._score_children.get(path)
+        if children is None:
+            children = self._score_children[path] = (self.scores.labels(path),
+                                                     self.decisions.labels(path, "approved"),
+                                                     self.decisions.labels(path, "refused"))
+        histogram, approved_counter, refused_counter = children
         for p in probabilities:
             histogram.observe(p)
         approved = sum(1 for d in decisions if d == "approved")
         if approved:
-            self.decisions.labels(path, "approved").inc(approved)
+            approved_counter.inc(approved)
         if len(decisions) - approved:
-            self.decisions.labels(path, "refused").inc(len(decisions) - approved)
+            refused_counter.inc(len(decisions) - approved)
 
     def render(self, gauges: Mapping[str, float | None] | None = None) -> bytes:
         """The exposition text, plus gauges read at scrape time (queue depth, publisher state).
