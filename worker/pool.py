@@ -66,6 +66,9 @@ class ScoringWorker(SimpleWorker):
             logger.exception("worker cannot start without a model; exiting in %d s", RESTART_DELAY_S)
             time.sleep(RESTART_DELAY_S)
             return False
+        if self.settings is not None:
+            # WorkerPool restarts a dead worker without the pool's logging level
+            kwargs["logging_level"] = self.settings.rq_log_level
         try:
             return super().work(*args, **kwargs)
         finally:
