@@ -1,0 +1,166 @@
+"""Command line: ``python -m monitoring {drift,anomalies,schedule,dashboard}``.
+
+Exit status: 0 done, 1 the run failed (store down, no bundle), 2 bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from monitoring.exceptions import MonitoringError, WindowError
+from monitoring.logs import configure_logging
+from monitoring.settings import MonitoringSettings
+from shared.exceptions import SharedError
+
+
+def _iso_time(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO-8601 time: {text!r} (example: 2025-01-31T08:00:00Z)") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests)."""
+    parser = argparse.ArgumentParser(prog="python -m monitoring", description="Drift, anomalies and dashboard.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    drift = commands.add_parser("drift", help="one drift run now over a window of production events")
+    window = drift.add_mutually_exclusive_group()
+    window.add_argument("--last", type=_positive_int, metavar="N", help="the newest N scored applications")
+    window.add_argument("--since", type=_iso_time, metavar="ISO", help="applications since this UTC time")
+    window.add_argument("--hours", type=_positive_float, metavar="H", help="applications of the last H hours "
+                        "(default: DRIFT_WINDOW_HOURS)")
+    drift.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    drift.add_argument("--no-html", action="store_true", help="skip the HTML report")
+    anomalies = commands.add_parser("anomalies", help="one anomaly check now")
+    anomalies.add_argument("--json", action="store_true", help="print the alerts raised as one JSON object")
+    commands.add_parser("schedule", help="run drift, anomaly and retention jobs on their intervals until stopped")
+    commands.add_parser("dashboard", help="serve the Dash dashboard on DASH_HOST:DASH_PORT")
+    return parser
+
+
+def _store(settings: MonitoringSettings) -> Any:
+    from shared.store.factory import make_store
+
+    store = make_store(settings)
+    store.setup()
+    return store
+
+
+def _print_drift(summary: dict[str, Any]) -> None:
+    window = summary["window"]
+    print(f"drift run {summary['report_id']} ({summary['status']}): {summary['message']}")
+    print(f"  window: {window.get('first_event') or window.get('since')} -> "
+          f"{window.get('last_event') or window.get('until')}, {summary['n_current']} scored applications "
+          f"(reference: {summary['n_reference']})")
+    if summary["status"] != "ok":
+        return
+    score = summary["score"]
+    if score and score["value"] is not None:
+        flag = "  DRIFT" if score["drifted"] else ""
+        print(f"  score: PSI {score['value']:.4f} (threshold {score['threshold']}){flag}")
+    print(f"  share of drifted features: {summary['share_drifted']:.3f}")
+    flagged = [f for f in summary["features"] if f["drifted"]]
+    for check in flagged:
+        print(f"  DRIFT {check['name']:<32} {check['test']:<20} {check['value']:.4f} >= {check['threshold']}")
+    if summary["report_html"]:
+        print(f"  HTML report: {summary['report_html']}")
+
+
+def _cmd_drift(args: argparse.Namespace, settings: MonitoringSettings) -> int:
+    from monitoring.drift.run import DriftJob, WindowSpec
+
+    spec = WindowSpec(last=args.last, since=args.since, hours=args.hours)
+    spec.resolve(settings)  # bad bounds fail before any work
+    result = DriftJob(settings, _store(settings)).run(spec, html=not args.no_html)
+    summary = result.summary()
+    if args.json:
+        sys.stdout.write(orjson.dumps(summary).decode() + "\n")
+    else:
+        _print_drift(summary)
+    return 0
+
+
+def _cmd_anomalies(args: argparse.Namespace, settings: MonitoringSettings) -> int:
+    from monitoring.anomalies import AnomalyDetector
+
+    alerts = AnomalyDetector(settings, _store(settings)).run()
+    if args.json:
+        sys.stdout.write(orjson.dumps({"alerts": alerts}).decode() + "\n")
+    else:
+        print(f"{len(alerts)} alert(s)")
+        for alert in alerts:
+            print(f"  [{alert['severity']}] {alert['metric']}: {alert['message']}")
+    return 0
+
+
+def _cmd_schedule(settings: MonitoringSettings) -> int:
+    from monitoring.scheduler import run_forever
+
+    run_forever(settings)
+    return 0
+
+
+def _cmd_dashboard(settings: MonitoringSettings) -> int:
+    from monitoring.dashboard.app import serve
+
+    serve(settings)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse, run, and map errors to exit codes."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = MonitoringSettings()
+    except ValueError as exc:
+        print(f"error: bad settings: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    try:
+        if args.command == "drift":
+            return _cmd_drift(args, settings)
+        if args.command == "anomalies":
+            return _cmd_anomalies(args, settings)
+        if args.command == "schedule":
+            return _cmd_schedule(settings)
+        return _cmd_dashboard(settings)
+    except WindowError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (MonitoringError, SharedError, OSError) as exc:
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,214 @@
+"""Operational anomalies: error rate, latency and inference percentiles, throughput, queue backlog.
+
+Each check compares the last window (``ANOMALY_WINDOW_SECONDS``) with a fixed
+threshold (critical: a service-level limit is broken) and with a rolling
+baseline, the median of the previous ``ANOMALY_BASELINE_WINDOWS`` windows
+(warning: unusual for this service, though within limits). Medians, so one bad
+window in the baseline does not hide the next one. Rates and percentiles are
+not judged on fewer than ``ANOMALY_MIN_EVENTS`` events.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from monitoring.alerts import emit, iso, make_alert
+from monitoring.queue_probe import QueueProbe
+from monitoring.settings import MonitoringSettings
+from shared.store.base import EventStore, OpsBucket, TimeWindow
+
+logger = logging.getLogger("monitoring.anomalies")
+
+PATHS = ("sync", "async")
+RATE_FLOOR = 0.01  # a rate under 1 % is never "unusual" against its baseline
+LATENCY_FLOOR_MS = 10.0  # nor is a latency under 10 ms
+
+
+@dataclass
+class Finding:
+    """One anomalous measurement, before it becomes an alert."""
+
+    metric: str
+    severity: str
+    value: float
+    threshold: float | None
+    baseline: float | None
+    message: str
+    path: str | None = None
+
+
+def _median(values: Sequence[float | None]) -> float | None:
+    kept = [v for v in values if v is not None]
+    return statistics.median(kept) if kept else None
+
+
+def _rate(part: int, bucket: OpsBucket) -> float:
+    return part / bucket.count if bucket.count else 0.0
+
+
+class AnomalyDetector:
+    """Measures the last window and raises alerts.
+
+    Args:
+        settings: thresholds and windows.
+        store: where events are read and alerts written.
+        queue_probe: RQ backlog reader (None: queue checks are skipped, as in embedded mode).
+    """
+
+    def __init__(self, settings: MonitoringSettings, store: EventStore, queue_probe: QueueProbe | None = None) -> None:
+        self.settings = settings
+        self.store = store
+        self.queue_probe = queue_probe
+        self.last_measurements: dict[str, Any] = {}
+
+    # --- measuring -------------------------------------------------------------
+    def _series(self, now: datetime, path: str | None) -> tuple[OpsBucket, list[OpsBucket]]:
+        s = self.settings
+        width = timedelta(seconds=s.anomaly_window_seconds)
+        span = TimeWindow(now - width * (s.anomaly_baseline_windows + 1), now)
+        buckets = self.store.operations(span, width, path)
+        return buckets[-1], buckets[:-1]
+
+    def _baseline(self, buckets: Sequence[OpsBucket], value: Callable[[OpsBucket], float | None]) -> float | None:
+        """Median of ``value`` over the baseline buckets that hold enough events."""
+        return _median([value(b) for b in buckets if b.count >= self.settings.anomaly_min_events])
+
+    # --- rules -----------------------------------------------------------------
+    def _check_level(self, metric: str, value: float | None, baseline: float | None, limit: float | None,
+                     floor: float, unit: str, path: str | None, over_limit: str = "critical") -> Finding | None:
+        if value is None:
+            return None
+        factor = self.settings.anomaly_baseline_factor
+        where = f" ({path})" if path else ""
+        if limit is not None and value > limit:
+            return Finding(metric, over_limit, value, limit, baseline,
+                           f"{metric}{where} is {value:.4g}{unit}, above the limit {limit:.4g}{unit}", path)
+        if baseline is not None and value >= floor and value > factor * baseline:
+            return Finding(metric, "warning", value, limit, baseline,
+                           f"{metric}{where} is {value:.4g}{unit}, over {factor:g}x its baseline "
+                           f"{baseline:.4g}{unit}", path)
+        return None
+
+    def _overall(self, now: datetime) -> list[Finding]:
+        s = self.settings
+        current, history = self._series(now, None)
+        minutes = s.anomaly_window_seconds / 60
+        self.last_measurements["overall"] = {
+            "events": current.count, "errors": current.errors, "invalid": current.invalid,
+            "throughput_per_min": current.count / minutes,
+        }
+        findings: list[Finding | None] = []
+        if current.count >= s.anomaly_min_events:
+            findings.append(self._check_level(
+                "error_rate", _rate(current.errors, current), self._baseline(history, lambda b: _rate(b.errors, b)),
+                s.error_rate_max, RATE_FLOOR, "", None))
+            findings.append(self._check_level(
+                "invalid_rate", _rate(current.invalid, current), self._baseline(history, lambda b: _rate(b.invalid, b)),
+                s.invalid_rate_max, RATE_FLOOR, "", None, over_limit="warning"))
+        findings.append(self._throughput(current, history, minutes))
+        return [f for f in findings if f]
+
+    def _throughput(self, current: OpsBucket, history: Sequence[OpsBucket], minutes: float) -> Finding | None:
+        s = self.settings
+        baseline = _median([b.count for b in history]) if history else None
+        if baseline is None or baseline < s.anomaly_min_events:
+            return None
+        value, factor = current.count / minutes, s.anomaly_baseline_factor
+        per_min = baseline / minutes
+        if current.count * factor < baseline:
+            return Finding("throughput", "warning", value, None, per_min,
+                           f"traffic dropped to {value:.3g}/min from a baseline of {per_min:.3g}/min")
+        if current.count > factor * baseline:
+            return Finding("throughput", "info", value, None, per_min,
+                           f"traffic surged to {value:.3g}/min from a baseline of {per_min:.3g}/min")
+        return None
+
+    def _latency(self, now: datetime, path: str) -> list[Finding]:
+        s = self.settings
+        current, history = self._series(now, path)
+        self.last_measurements[path] = {
+            "events": current.count, "latency_p50_ms": current.latency_p50, "latency_p95_ms": current.latency_p95,
+            "latency_p99_ms": current.latency_p99, "inference_p95_ms": current.inference_p95,
+        }
+        if current.count < s.anomaly_min_events:
+            return []
+        checks: list[tuple[str, str, float | None]] = [
+            ("latency_p50", "latency_p50", None),
+            ("latency_p95", "latency_p95", s.latency_p95_max_ms.get(path)),
+            ("latency_p99", "latency_p99", s.latency_p99_max_ms.get(path)),
+            ("inference_p95", "inference_p95", s.inference_p95_max_ms),
+        ]
+        findings = []
+        for metric, attr, limit in checks:
+            severity = "warning" if metric == "inference_p95" else "critical"
+            baseline = self._baseline(history, lambda b, a=attr: getattr(b, a))  # type: ignore[misc]
+            finding = self._check_level(metric, getattr(current, attr), baseline, limit, LATENCY_FLOOR_MS, " ms",
+                                        path, over_limit=severity)
+            if finding:
+                findings.append(finding)
+        return findings
+
+    def _queues(self, now: datetime) -> list[Finding]:
+        if self.queue_probe is None:
+            self.last_measurements["queues"] = "not measured (embedded mode: no REDIS_URL)"
+            return []
+        s = self.settings
+        stats = self.queue_probe.measure(now)
+        self.last_measurements["queues"] = [vars(q) for q in stats]
+        findings = []
+        for q in stats:
+            if q.depth > s.queue_depth_max:
+                findings.append(Finding("queue_depth", "warning", q.depth, s.queue_depth_max, None,
+                                        f"queue {q.name} holds {q.depth} jobs (limit {s.queue_depth_max})", q.name))
+            if q.oldest_age_s is not None and q.oldest_age_s > s.queue_age_max_seconds:
+                findings.append(Finding("queue_oldest_age", "critical", q.oldest_age_s, s.queue_age_max_seconds, None,
+                                        f"oldest job of queue {q.name} waits for {q.oldest_age_s:.0f} s "
+                                        f"(limit {s.queue_age_max_seconds:g} s)", q.name))
+        return findings
+
+    # --- running ------------------------------------------------------------------
+    def findings(self, now: datetime | None = None) -> list[Finding]:
+        """Measure the window ending at ``now`` and return what is anomalous."""
+        now = now or datetime.now(UTC)
+        self.last_measurements = {}
+        steps: list[Callable[[datetime], list[Finding]]] = [self._overall, self._queues]
+        steps += [lambda moment, p=p: self._latency(moment, p) for p in PATHS]  # type: ignore[misc]
+        out: list[Finding] = []
+        for step in steps:
+            out.extend(step(now))
+        return out
+
+    def _recent_keys(self, now: datetime) -> set[tuple[Any, ...]]:
+        cooldown = self.settings.anomaly_cooldown_seconds
+        if not cooldown:
+            return set()
+        recent = self.store.list_alerts(limit=1000, window=TimeWindow(now - timedelta(seconds=cooldown), now))
+        return {(a.get("metric"), a.get("path"), a.get("severity")) for a in recent}
+
+    def run(self, now: datetime | None = None) -> list[dict[str, Any]]:
+        """Check now; store and log one alert per new anomaly (repeats within the cooldown are skipped).
+
+        Returns:
+            The alerts stored by this run.
+        """
+        now = now or datetime.now(UTC)
+        findings = self.findings(now)
+        recent = self._recent_keys(now) if findings else set()
+        window = {"since": iso(now - timedelta(seconds=self.settings.anomaly_window_seconds)), "until": iso(now),
+                  "seconds": self.settings.anomaly_window_seconds}
+        alerts = []
+        for f in findings:
+            if (f.metric, f.path, f.severity) in recent:
+                continue
+            alert = make_alert(metric=f.metric, severity=f.severity, value=f.value, threshold=f.threshold,
+                               baseline=f.baseline, window=window, message=f.message, path=f.path, now=now)
+            emit(self.store, alert)
+            alerts.append(alert)
+        logger.info("anomaly check", extra={"event": "anomaly_check", "alerts": len(alerts),
+                                            "findings": len(findings), "measurements": self.last_measurements})
+        return alerts

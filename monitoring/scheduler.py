@@ -1,0 +1,190 @@
+"""Runs the monitoring jobs on their intervals: drift, anomalies, retention.
+
+A plain loop on a stop event rather than APScheduler: three fixed-interval
+jobs, run one at a time in one thread (a drift run and an anomaly check never
+compete for the two cores), with nothing to persist between restarts. A job
+that fails is logged and retried at its next turn; it never stops the loop.
+
+``python -m monitoring schedule`` runs it in the foreground (SIGTERM/SIGINT
+stop it after the running job); :func:`start_background` runs it in a daemon
+thread beside an embedded gateway.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from monitoring.settings import MonitoringSettings
+from shared.store.base import EventStore
+
+logger = logging.getLogger("monitoring.scheduler")
+
+
+@dataclass
+class Job:
+    """A function run every ``interval`` seconds; the first run is ``delay`` seconds after start."""
+
+    name: str
+    interval: float
+    func: Callable[[], Any]
+    delay: float = 0.0
+    next_run: float = field(default=0.0, init=False)
+    runs: int = field(default=0, init=False)
+    failures: int = field(default=0, init=False)
+
+
+def prune_reports(reports_dir: Path, days: int, now: datetime | None = None) -> int:
+    """Delete HTML drift reports older than ``days``; returns how many."""
+    cutoff = ((now or datetime.now(UTC)) - timedelta(days=days)).timestamp()
+    removed = 0
+    for path in Path(reports_dir).glob("drift-*.html"):
+        if path.stat().st_mtime < cutoff:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+class Scheduler:
+    """Runs jobs until :meth:`stop`.
+
+    Args:
+        jobs: the jobs; see :func:`default_jobs` for the monitoring ones.
+        clock: monotonic clock (tests pass a fake one).
+    """
+
+    def __init__(self, jobs: list[Job], clock: Callable[[], float] = time.monotonic) -> None:
+        self.jobs = jobs
+        self.clock = clock
+        self.stop_event = threading.Event()
+
+    def run_pending(self) -> float:
+        """Run the jobs that are due; returns seconds until the next one is due."""
+        for job in self.jobs:
+            if self.stop_event.is_set():
+                break
+            if self.clock() >= job.next_run:
+                started = self.clock()
+                try:
+                    job.func()
+                except Exception:  # a failed job is logged and retried next turn; the loop goes on
+                    job.failures += 1
+                    logger.exception("job %s failed", job.name, extra={"event": "job_failed", "job": job.name})
+                job.runs += 1
+                job.next_run = started + job.interval
+        if not self.jobs:
+            return 60.0
+        return max(0.0, min(job.next_run for job in self.jobs) - self.clock())
+
+    def run(self) -> None:
+        """Loop until :meth:`stop` is called."""
+        start = self.clock()
+        for job in self.jobs:
+            job.next_run = start + job.delay
+        logger.info("scheduler started", extra={"event": "scheduler_started",
+                                                "jobs": {j.name: j.interval for j in self.jobs}})
+        while not self.stop_event.is_set():
+            self.stop_event.wait(min(self.run_pending(), 60.0))
+        logger.info("scheduler stopped", extra={"event": "scheduler_stopped"})
+
+    def stop(self) -> None:
+        """Ask the loop to end (after the running job)."""
+        self.stop_event.set()
+
+
+def default_jobs(settings: MonitoringSettings, store: EventStore, queue_connection: Any = None) -> list[Job]:
+    """The drift, anomaly and retention jobs against one store."""
+    from monitoring.anomalies import AnomalyDetector
+    from monitoring.drift.run import DriftJob
+    from monitoring.queue_probe import QueueProbe
+
+    drift = DriftJob(settings, store)
+    detector = AnomalyDetector(settings, store, QueueProbe.from_settings(settings, queue_connection))
+
+    def retention() -> None:
+        dropped = store.apply_retention(settings.retention_days)
+        pruned = prune_reports(Path(settings.reports_dir), settings.retention_days)
+        logger.info("retention done", extra={"event": "retention", "days_dropped": dropped,
+                                             "reports_pruned": pruned, "retention_days": settings.retention_days})
+
+    return [
+        Job("anomalies", settings.anomaly_interval_seconds, detector.run, delay=5.0),
+        # the first drift run waits a little: at start-up the store may still be filling
+        Job("drift", settings.drift_interval_seconds, drift.run, delay=min(60.0, settings.drift_interval_seconds)),
+        Job("retention", settings.retention_interval_seconds, retention, delay=30.0),
+    ]
+
+
+@dataclass
+class BackgroundHandle:
+    """A scheduler running in a daemon thread."""
+
+    scheduler: Scheduler
+    thread: threading.Thread
+
+    def stop(self, timeout: float | None = 30.0) -> None:
+        """Stop the loop and wait for the thread (up to ``timeout`` seconds)."""
+        self.scheduler.stop()
+        self.thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        """True while the thread runs."""
+        return self.thread.is_alive()
+
+
+def start_background(settings: MonitoringSettings, store: EventStore | None = None,
+                     queue_connection: Any = None) -> BackgroundHandle:
+    """Start the monitoring jobs in a daemon thread (embedded mode).
+
+    Args:
+        settings: monitoring settings.
+        store: the store to use (default: ``make_store(settings)``, set up here).
+        queue_connection: a Redis-compatible client holding the RQ queues (for example the
+            embedded gateway's fakeredis); default: ``REDIS_URL``, or no queue checks.
+
+    Returns:
+        A handle whose ``stop()`` ends the thread.
+    """
+    if store is None:
+        from shared.store.factory import make_store
+
+        store = make_store(settings)
+        store.setup()
+    scheduler = Scheduler([])
+
+    def _run() -> None:
+        # built in the thread: importing Evidently takes seconds, the caller's start-up need not wait
+        scheduler.jobs = default_jobs(settings, store, queue_connection)
+        scheduler.run()
+
+    thread = threading.Thread(target=_run, name="monitoring-scheduler", daemon=True)
+    thread.start()
+    return BackgroundHandle(scheduler, thread)
+
+
+def run_forever(settings: MonitoringSettings) -> None:
+    """Foreground scheduler until SIGTERM or SIGINT."""
+    from shared.store.factory import make_store
+
+    store = make_store(settings)
+    store.setup()
+    scheduler = Scheduler(default_jobs(settings, store))
+
+    def _stop(signum: int, _frame: Any) -> None:
+        logger.info("signal %s: stopping after the running job", signum, extra={"event": "signal"})
+        scheduler.stop()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    try:
+        scheduler.run()
+    finally:
+        store.close()
