@@ -60,9 +60,8 @@ def create_app(settings: GatewaySettings | None = None, publisher_factory: Any =
 
     app = FastAPI(title="Credit scoring gateway", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
-    app.state.api_keys = [key.encode() for key in settings.api_keys]
     app.add_middleware(RequestContextMiddleware, metrics=gateway_metrics, max_body_bytes=settings.max_body_bytes,
-                       access_log=settings.access_log)
+                       api_keys=settings.api_keys, access_log=settings.access_log)
     install_error_handlers(app)
     for module in (score, jobs, model, health, metrics):
         app.include_router(module.router)

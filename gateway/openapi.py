@@ -11,6 +11,7 @@ from gateway.schemas import ErrorResponse
 from shared.schema import LoanApplication, example_application
 
 _REF = "#/components/schemas/{model}"
+API_KEY_SCHEME = "APIKeyHeader"
 
 
 def _example() -> dict[str, Any]:
@@ -102,6 +103,15 @@ def install_openapi(app: FastAPI, max_batch_size: int) -> None:
             "properties": {"applications": {"type": "array", "minItems": 1, "maxItems": max_batch_size,
                                             "items": {"$ref": "#/components/schemas/LoanApplication"}}},
         }
+        # the key is checked by the middleware, so FastAPI does not know: declare it for /docs' "Authorize"
+        schema["components"].setdefault("securitySchemes", {})[API_KEY_SCHEME] = {
+            "type": "apiKey", "in": "header", "name": "X-API-Key",
+            "description": "one of the keys in the API_KEYS environment variable",
+        }
+        for path, item in schema["paths"].items():
+            if path.startswith("/v1/"):
+                for operation in item.values():
+                    operation["security"] = [{API_KEY_SCHEME: []}]
         app.openapi_schema = schema
         return schema
 

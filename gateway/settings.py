@@ -76,8 +76,3 @@ class GatewaySettings(BaseServiceSettings):
         if any(i < 0 for i in self.job_retry_intervals):
             raise ValueError("JOB_RETRY_INTERVALS must be >= 0 seconds")
         return self
-
-    @property
-    def auth_enabled(self) -> bool:
-        """False only when running without keys was explicitly allowed and no key is set."""
-        return bool(self.api_keys) or not self.allow_no_api_key

@@ -6,14 +6,14 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from gateway.deps import ApiKey, ScoringDep
+from gateway.deps import ScoringDep
 from gateway.openapi import errors
 from gateway.responses import OrjsonResponse
 from gateway.schemas import ModelInfo
 from shared.columns import feature_columns
 from shared.scorer import Scorer
 
-router = APIRouter(prefix="/v1", tags=["model"], dependencies=[ApiKey])
+router = APIRouter(prefix="/v1", tags=["model"])
 
 MODEL_EXAMPLE = {
     "model_version": "20250101T000000-lgbm", "threshold": 0.1187, "n_features": 251,

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from gateway.deps import ApiKey, ScoringDep
+from gateway.deps import scoring_of
 from gateway.middleware import request_id_of
 from gateway.openapi import application_body, batch_body, errors
 from gateway.responses import OrjsonResponse
 from gateway.routes import read_body
 from gateway.schemas import BatchResponse, ScoreResponse
 
-router = APIRouter(prefix="/v1", tags=["scoring"], dependencies=[ApiKey])
+router = APIRouter(prefix="/v1", tags=["scoring"])
 
 _TIMINGS = {"validation_ms": 0.031, "inference_ms": 0.152, "total_ms": 0.201}
 SCORE_EXAMPLE = {"request_id": "4f9c2b1e0a7d4c3b8e6f5a4d3c2b1a09", "probability": 0.0712, "decision": "approved",
@@ -36,8 +36,9 @@ def _ok(model: type, example: dict) -> dict:
     responses={200: _ok(ScoreResponse, SCORE_EXAMPLE), **errors(400, 401, 413, 422, 500, 503)},
     openapi_extra=application_body(),
 )
-async def score(request: Request, scoring: ScoringDep) -> OrjsonResponse:
+async def score(request: Request) -> OrjsonResponse:
     """Score one application now: probability of default, decision, threshold and model version."""
+    scoring = scoring_of(request)
     body = await read_body(request, scoring, "sync")
     return OrjsonResponse(scoring.score_one(body, request_id_of(request.scope)))
 
@@ -47,7 +48,8 @@ async def score(request: Request, scoring: ScoringDep) -> OrjsonResponse:
     responses={200: _ok(BatchResponse, BATCH_EXAMPLE), **errors(400, 401, 413, 422, 500, 503)},
     openapi_extra=batch_body(),
 )
-async def score_batch(request: Request, scoring: ScoringDep) -> OrjsonResponse:
+async def score_batch(request: Request) -> OrjsonResponse:
     """Score up to MAX_BATCH_SIZE applications as one matrix; invalid items are reported by index."""
+    scoring = scoring_of(request)
     body = await read_body(request, scoring, "sync")
     return OrjsonResponse(await scoring.score_batch(body, request_id_of(request.scope)))

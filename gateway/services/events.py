@@ -13,6 +13,7 @@ from typing import Any, Protocol
 import orjson
 
 from gateway.metrics import GatewayMetrics
+from gateway.middleware import new_id
 from shared.columns import CLIENT_ID
 from shared.event import Path, ScoringEvent, Timings, pseudonymise
 
@@ -55,6 +56,7 @@ class EventEmitter:
         self.key = pseudonymisation_key
         self.metrics = metrics
         self.raw_input_max_chars = raw_input_max_chars
+        # ScoringEvent's default event_id is uuid4(), which reads the OS random source (~40 us a call here)
 
     def client_ref(self, client_id: Any) -> str | None:
         """Pseudonymised SK_ID_CURR (None when absent)."""
@@ -65,7 +67,8 @@ class EventEmitter:
                job_id: str | None = None) -> None:
         """One scored application (``features``: the 120 raw fields, without SK_ID_CURR)."""
         self._publish(ScoringEvent(
-            path=path, status="ok", model_version=model_version, request_id=request_id, job_id=job_id,
+            event_id=new_id(), path=path, status="ok", model_version=model_version, request_id=request_id,
+            job_id=job_id,
             client_ref=self.client_ref(client_id), features=features, score=probability, decision=decision,
             threshold=threshold, timings=timings,
         ))
@@ -77,7 +80,7 @@ class EventEmitter:
         self.metrics.errors.labels(error_type).inc()
         text, client_id = self._raw(raw_input)
         self._publish(ScoringEvent(
-            path=path, status="invalid", model_version=model_version, request_id=request_id,
+            event_id=new_id(), path=path, status="invalid", model_version=model_version, request_id=request_id,
             client_ref=self.client_ref(client_id), raw_input=text, error_type=error_type,
             error_message=message[:2000], timings=Timings(validation_ms=validation_ms, total_ms=validation_ms),
         ))
@@ -88,7 +91,8 @@ class EventEmitter:
         """One application we failed to score (our fault)."""
         self.metrics.errors.labels(error_type).inc()
         self._publish(ScoringEvent(
-            path=path, status="error", model_version=model_version, request_id=request_id, job_id=job_id,
+            event_id=new_id(), path=path, status="error", model_version=model_version, request_id=request_id,
+            job_id=job_id,
             client_ref=self.client_ref(client_id), features=features, error_type=error_type,
             error_message=message[:2000], timings=timings,
         ))
