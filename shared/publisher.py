@@ -111,10 +111,9 @@ class EventPublisher:
     def publish(self, event: ScoringEvent | Mapping[str, Any]) -> bool:
         """Queue one event for the stream; returns False when it had to be dropped (counted and logged)."""
         try:
-            if isinstance(event, ScoringEvent):
-                data = event.to_json()
-            else:
-                data = orjson.dumps(event, option=orjson.OPT_SERIALIZE_NUMPY)
+            # orjson serialises the dataclass itself: the same bytes as event.to_json(), without
+            # dataclasses.asdict's deep copy (about ten times slower, on the request path).
+            data = orjson.dumps(event, option=orjson.OPT_SERIALIZE_NUMPY)
         except (TypeError, ValueError) as exc:
             log.error("event not serialisable, dropped: %s", exc)
             self._drop(1, "not serialisable")

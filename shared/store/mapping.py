@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 from shared.columns import Column, feature_columns
@@ -183,7 +184,7 @@ def check_event(doc: Mapping[str, Any]) -> None:
         DocumentError: with the first problem found.
     """
     event_key(doc)
-    features_spec = events_mapping()["properties"]["features"]["properties"]
+    features_spec = _feature_specs()
     for name, value in doc.items():
         if name == "features":
             if not isinstance(value, Mapping):
@@ -206,6 +207,11 @@ def check_event(doc: Mapping[str, Any]) -> None:
             raise DocumentError(f"{name}: unknown field (strict mapping)")
         elif name != "timestamp":
             _check_value(name, value, EVENT_FIELDS[name])
+
+
+@cache
+def _feature_specs() -> dict[str, dict[str, Any]]:
+    return {c.name: feature_mapping(c) for c in feature_columns()}
 
 
 def _check_value(name: str, value: Any, spec: Mapping[str, Any]) -> None:
