@@ -53,6 +53,8 @@ def _check(args: argparse.Namespace) -> None:
         if rows is None or rows < 1:
             raise TrainingError(f"--rows must be >= 1, got {rows}")
     if args.command == "build":
+        if args.data is not None and not args.data.is_file():  # before the slow imports
+            raise TrainingError(f"{args.data}: no such file")
         if not 0 <= args.holdout < 0.9:
             raise TrainingError(f"--holdout must be in [0, 0.9), got {args.holdout}")
         if args.folds < 2:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import math
 import os
 import shutil
 import tempfile
@@ -20,6 +19,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from shared.scorer import METADATA_FILE, MODEL_FILE, REFERENCE_FILE
 
@@ -49,24 +50,17 @@ def library_versions() -> dict[str, str]:
     return out
 
 
-def _clean(value: Any) -> Any:
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
-
-
 def write_reference(path: Path, applications: Sequence[dict[str, Any]], scores: Sequence[float]) -> int:
     """Write the reference sample: one application per line plus its ``score``.
 
     Returns:
         The number of lines written.
     """
-    with gzip.open(path, "wt", encoding="utf-8", compresslevel=6) as handle:
+    with gzip.open(path, "wb", compresslevel=6) as handle:
         for application, score in zip(applications, scores, strict=True):
-            line = {key: _clean(value) for key, value in application.items()}
-            line["score"] = float(score)
-            handle.write(json.dumps(line, separators=(",", ":"), allow_nan=False))
-            handle.write("\n")
+            # orjson writes NaN as null: a missing value stays missing
+            handle.write(orjson.dumps({**application, "score": float(score)}, option=orjson.OPT_SERIALIZE_NUMPY))
+            handle.write(b"\n")
     return len(applications)
 
 

@@ -8,7 +8,6 @@ Rows become plain dicts (None = missing), the input of ``shared.encoding``.
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -91,7 +90,8 @@ def load_csv(path: str | Path, nrows: int | None = None) -> pd.DataFrame:
     check_columns(header, source=str(file))
     categorical = {c.name: "object" for c in feature_columns() if c.kind == "categorical"}
     try:
-        df = pd.read_csv(file, nrows=nrows, dtype=categorical, keep_default_na=True)
+        # round_trip: the exact floats written, so a file always gives the same fingerprint and model
+        df = pd.read_csv(file, nrows=nrows, dtype=categorical, float_precision="round_trip")
     except (pd.errors.ParserError, ValueError) as exc:
         raise DataError(f"{file}: cannot be parsed ({exc})") from exc
     df = df[list(csv_columns())]
@@ -125,13 +125,20 @@ def to_records(df: pd.DataFrame, ints: bool = False) -> list[dict[str, Any]]:
     kinds = {c.name: c.kind for c in feature_columns()}
     columns: list[list[Any]] = []
     for name in df.columns:
-        values = df[name].tolist()
-        if df[name].dtype.kind == "f":
+        series = df[name]
+        if series.dtype.kind == "f":
             integer = ints and kinds.get(name) in ("integer", "flag")
-            values = [None if math.isnan(v) else (int(v) if integer else v) for v in values]
-        elif df[name].dtype == object:
-            values = [None if isinstance(v, float) and math.isnan(v) else v for v in values]
-        columns.append(values)
+            array = series.to_numpy()
+            missing = np.isnan(array)
+            values = (np.where(missing, 0, array).astype(np.int64) if integer else array).astype(object)
+            values[missing] = None
+            columns.append(values.tolist())
+        elif series.dtype == object:
+            values = series.to_numpy(dtype=object, copy=True)
+            values[pd.isna(values)] = None
+            columns.append(values.tolist())
+        else:
+            columns.append(series.tolist())
     names = list(df.columns)
     return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
 
