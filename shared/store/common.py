@@ -44,10 +44,20 @@ def interval_ms(interval: timedelta) -> int:
     return width
 
 
+MAX_BUCKETS = 10_000
+
+
 def bucket_starts(window: TimeWindow, interval: timedelta) -> list[int]:
-    """Start (epoch ms) of every bucket of ``interval`` from ``window.since`` up to ``window.until``."""
+    """Start (epoch ms) of every bucket of ``interval`` from ``window.since`` up to ``window.until``.
+
+    Raises:
+        ValueError: when the window holds more than ``MAX_BUCKETS`` buckets (Elasticsearch would refuse them).
+    """
     since, until = window_ms(window)
     width = interval_ms(interval)
+    count = max(0, -(-(until - since) // width))
+    if count > MAX_BUCKETS:
+        raise ValueError(f"{count} buckets of {interval} in the window: at most {MAX_BUCKETS}, take a longer interval")
     return list(range(since, until, width))
 
 

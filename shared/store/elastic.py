@@ -18,8 +18,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import orjson
-from elasticsearch import ApiError, Elasticsearch
-from elasticsearch import ConnectionError as ESConnectionError
+from elasticsearch import ApiError, Elasticsearch, TransportError
 
 from shared.store import common, elastic_aggs
 from shared.store.base import EventStore, IndexResult, OpsBucket, TimeWindow
@@ -90,7 +89,7 @@ class ElasticsearchEventStore(EventStore):
         """True when the cluster answers with status green or yellow (``GET /`` is absent on the core server)."""
         try:
             health = self.client.options(request_timeout=3).cluster.health()
-        except (ApiError, ESConnectionError):
+        except (ApiError, TransportError):
             return False
         return health.get("status") in ("green", "yellow")
 
@@ -243,6 +242,7 @@ class ElasticsearchEventStore(EventStore):
     @translate_errors
     def operations(self, window: TimeWindow, interval: timedelta, path: str | None = None) -> list[OpsBucket]:
         """Per time bucket: counts by status and decision, mean score, latency and inference percentiles."""
+        common.bucket_starts(window, interval)  # refuses too many buckets before asking the server
         response = self._aggregate(self._query(window, path=path), elastic_aggs.operations_aggs(window, interval))
         return elastic_aggs.parse_operations(response, window, interval)
 

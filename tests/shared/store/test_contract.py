@@ -149,6 +149,8 @@ def test_operations_unaligned_window_path_and_empty_buckets(loaded: EventStore) 
     quiet = loaded.operations(TimeWindow(T0 - timedelta(hours=3), T0 - timedelta(hours=2)), timedelta(minutes=20))
     assert len(quiet) == 3
     assert all(b.count == 0 and b.latency_p95 is None and b.mean_score is None for b in quiet)
+    with pytest.raises(ValueError):
+        loaded.operations(W, timedelta(milliseconds=1))
 
 
 def test_replay_overwrites_never_duplicates(loaded: EventStore) -> None:
