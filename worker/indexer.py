@@ -93,7 +93,12 @@ class Indexer:
             self.ensure_group()
         if time.monotonic() >= self._next_claim:
             self.claim_abandoned()
-        entries = self._read()
+        try:
+            entries = self._read()
+        except Exception as exc:
+            if "NOGROUP" in str(exc):  # Redis restarted without persistence: the stream and group are new
+                self._group_ready = False
+            raise
         if not entries:
             return 0
         return self._process(entries)

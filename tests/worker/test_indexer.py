@@ -193,3 +193,15 @@ def test_several_consumer_threads_share_the_work(redis: fakeredis.FakeRedis, sto
     assert store.count_events() == 300 and pending(redis) == 0
     names = {c["name"] for c in redis.xinfo_consumers(STREAM, "indexer")}
     assert names == {b"c1", b"c1-1", b"c1-2"} or names == {"c1", "c1-1", "c1-2"}
+
+
+def test_group_is_recreated_after_a_redis_restart(redis: fakeredis.FakeRedis, store: FlakyStore) -> None:
+    publish(redis, [make_event() for _ in range(3)])
+    indexer = make_indexer(redis, store)
+    assert indexer.run_once() == 3
+    redis.flushall()  # a Redis without persistence restarted: stream and group are gone
+    publish(redis, [make_event() for _ in range(2)])
+    with pytest.raises(Exception, match="NOGROUP"):
+        indexer.run_once()
+    assert indexer.run_once() == 2
+    assert store.count_events() == 5
