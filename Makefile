@@ -44,6 +44,9 @@ services-stop:  ## stop the servers that `make services` started
 services-status:  ## say which server runs where
 	@bash scripts/services.sh status
 
+stack: bundle  ## full stack without Docker: servers (started if down), gateway, workers, indexer, monitoring, dashboard
+	@PORT=$(PORT) DASH_PORT=$(DASH_PORT) MODEL_DIR=$(MODEL_DIR) VENV=$(VENV) bash scripts/stack.sh
+
 lint: venv  ## ruff and mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy shared gateway worker
