@@ -1,0 +1,76 @@
+"""ONNX export: parity with LightGBM on at least 10,000 rows, and a failing check when it breaks."""
+
+from __future__ import annotations
+
+import lightgbm as lgb
+import numpy as np
+import pytest
+
+from training.exceptions import ParityError
+from training.export import (
+    PARITY_MIN_ROWS,
+    check_parity,
+    onnx_probabilities,
+    onnx_session,
+    parity_matrix,
+    to_onnx,
+)
+
+
+def _data(n: int = 4_000, width: int = 12, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, width)).astype(np.float32)
+    X[rng.random(X.shape) < 0.2] = np.nan  # LightGBM's missing-value branches
+    logit = np.nan_to_num(X[:, 0]) - 0.5 * np.nan_to_num(X[:, 1]) + 0.3 * np.isnan(X[:, 2])
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def booster() -> lgb.Booster:
+    X, y = _data()
+    params = {"objective": "binary", "num_leaves": 31, "verbose": -1, "num_threads": 1, "seed": 0}
+    return lgb.train(params, lgb.Dataset(X, y), num_boost_round=150)
+
+
+def test_onnx_graph_has_the_contract_input_and_probabilities(booster: lgb.Booster) -> None:
+    session = onnx_session(to_onnx(booster, 12))
+    (inp,) = session.get_inputs()
+    assert inp.name == "input" and inp.type == "tensor(float)" and inp.shape[1] == 12
+    outputs = {o.name: o for o in session.get_outputs()}
+    assert "probabilities" in outputs  # a tensor, not a ZipMap sequence
+    assert outputs["probabilities"].type == "tensor(float)"
+
+
+def test_parity_over_at_least_ten_thousand_rows(booster: lgb.Booster) -> None:
+    X, _ = _data(seed=1)
+    rows = parity_matrix(X, seed=0)
+    assert len(rows) >= PARITY_MIN_ROWS and rows.dtype == np.float32
+    assert np.isnan(rows).mean() > np.isnan(X).mean()  # the blanked half adds missing values
+    parity = check_parity(onnx_session(to_onnx(booster, 12)), booster, rows, threshold=0.5)
+    assert parity.rows == len(rows)
+    assert parity.max_abs_diff <= 1e-4
+    assert parity.decision_mismatches == parity.near_threshold
+
+
+def test_parity_check_fails_on_another_model(booster: lgb.Booster) -> None:
+    X, y = _data(seed=2)
+    other = lgb.train({"objective": "binary", "verbose": -1, "num_threads": 1}, lgb.Dataset(X, 1 - y), 20)
+    session = onnx_session(to_onnx(other, 12))
+    with pytest.raises(ParityError, match=r"max \|p_onnx - p_lightgbm\|"):
+        check_parity(session, booster, parity_matrix(X, seed=0), threshold=0.5)
+
+
+def test_decision_mismatch_within_tolerance_of_the_threshold_is_allowed(booster: lgb.Booster) -> None:
+    """float32 trees may put a probability a hair from the threshold on the other side: tolerated, counted."""
+    X, _ = _data(seed=3)
+    rows = parity_matrix(X, seed=0)
+    session = onnx_session(to_onnx(booster, 12))
+    p_onnx = onnx_probabilities(session, rows).astype(np.float64)
+    p_lgb = booster.predict(rows)
+    worst = int(np.argmax(np.abs(p_onnx - p_lgb)))
+    assert p_onnx[worst] != p_lgb[worst]  # float32 vs float64: some difference exists
+    threshold = max(p_onnx[worst], p_lgb[worst])  # one side refuses, the other approves
+    parity = check_parity(session, booster, rows, threshold=threshold)
+    assert parity.decision_mismatches >= 1
+    assert parity.near_threshold == parity.decision_mismatches
