@@ -8,7 +8,8 @@ Writes, under ``results/data/`` (or ``--out``):
 
 - ``applications.jsonl``: one API-ready application per line (SK_ID_CURR + 120 features);
 - ``v2_inputs.jsonl``: the same applications encoded with the bundle's encoding, as
-  Open Inference Protocol (V2) bodies, for MLServer (which takes encoded features).
+  Open Inference Protocol (V2) bodies, for MLServer (which takes encoded features);
+- ``bundle_version.txt``: the bundle they were encoded for (a new bundle regenerates them).
 
 Usage:
     .venv/bin/python -m benchmarks.payloads [--n 2000] [--seed 7] [--out results/data]
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import orjson
 
-from benchmarks.common import DATA_DIR, bundle_dir, log
+from benchmarks.common import DATA_DIR, bundle_dir, bundle_info, log
 
 V2_INPUT_NAME = "input-0"
 
@@ -45,6 +46,7 @@ def write_payloads(n: int, seed: int, out: Path) -> dict[str, Path]:
     applications = generate_applications(n, seed=seed)
     state = Scorer.load(bundle_dir()).state
     apps_path, v2_path = out / "applications.jsonl", out / "v2_inputs.jsonl"
+    (out / "bundle_version.txt").write_text(str(bundle_info()["version"]))
     with apps_path.open("wb") as f:
         for app in applications:
             f.write(orjson.dumps(app) + b"\n")
@@ -56,9 +58,11 @@ def write_payloads(n: int, seed: int, out: Path) -> dict[str, Path]:
 
 
 def ensure_payloads(n: int = 2000, seed: int = 7, out: Path = DATA_DIR) -> dict[str, Path]:
-    """The payload files, generated only when missing."""
+    """The payload files, generated when missing or encoded for another bundle."""
     paths = {"applications": out / "applications.jsonl", "v2_inputs": out / "v2_inputs.jsonl"}
-    if all(p.is_file() and p.stat().st_size for p in paths.values()):
+    version = out / "bundle_version.txt"
+    if all(p.is_file() and p.stat().st_size for p in paths.values()) and version.is_file() \
+            and version.read_text() == str(bundle_info()["version"]):
         return paths
     return write_payloads(n, seed, out)
 
