@@ -20,6 +20,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.serializers import JSONSerializer
 from rq.timeouts import TimerDeathPenalty
+from rq.utils import now
 from rq.worker_pool import WorkerPool
 
 from worker import tasks
@@ -29,6 +30,7 @@ from worker.settings import WorkerSettings
 logger = logging.getLogger(__name__)
 JOB_SERIALIZER = JSONSerializer  # the gateway enqueues with the same one
 RESTART_DELAY_S = 5
+HEARTBEAT_MIN_INTERVAL_S = 1.0
 
 
 class ScoringWorker(SimpleWorker):
@@ -73,6 +75,18 @@ class ScoringWorker(SimpleWorker):
             return super().work(*args, **kwargs)
         finally:
             tasks.close_runtime()
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
+        """RQ's heartbeat, at most once a second when it only refreshes the worker's own key.
+
+        RQ beats several times per job (three commands each); the key lives
+        ``worker_ttl`` seconds, so a beat less than a second old is enough. Beats
+        with an explicit timeout or inside a pipeline (job bookkeeping) always go.
+        """
+        if timeout is None and pipeline is None and self.last_heartbeat is not None \
+                and (now() - self.last_heartbeat).total_seconds() < HEARTBEAT_MIN_INTERVAL_S:
+            return
+        super().heartbeat(timeout, pipeline)
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         """How long a started job may go without news before RQ's clean-up calls it abandoned.

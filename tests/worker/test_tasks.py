@@ -165,3 +165,15 @@ def test_install_shares_a_loaded_scorer(fake_redis: fakeredis.FakeRedis, worker_
     result = tasks.score_applications(synthetic_applications(2, seed=14), request_id="direct")
     assert result["count"] == 2 and len(published) == 2
     assert fake_redis.get(tasks.LOADS_KEY) is None  # installed, not loaded
+
+
+def test_idle_heartbeats_are_throttled_but_job_bookkeeping_is_not(fake_redis: fakeredis.FakeRedis,
+                                                                   worker_settings: WorkerSettings) -> None:
+    worker = ScoringWorker([_queue(fake_redis, worker_settings)], connection=fake_redis)
+    worker.heartbeat()
+    first = worker.last_heartbeat
+    worker.heartbeat()  # less than a second later: skipped
+    assert worker.last_heartbeat == first
+    worker.heartbeat(timeout=90)  # an explicit TTL always goes through
+    assert worker.last_heartbeat != first
+    assert 0 < fake_redis.ttl(worker.key) <= 90
