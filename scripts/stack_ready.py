@@ -114,9 +114,14 @@ class Probe:
 def banner(probe: Probe, env: dict[str, str], elapsed: float) -> str:
     """The lines printed once everything answers."""
     key = env.get("STACK_DEV_API_KEY")
-    key_line = (f"  API key    {key}  (development key, kept in var/stack-api-key; set API_KEYS to use yours)"
-                if key else "  API key    one of API_KEYS (header X-API-Key)")
-    example = key or "<one of API_KEYS>"
+    if key:
+        key_line = f"  API key    {key}  (development key, kept in var/stack-api-key; set API_KEYS to use yours)"
+    elif env.get("API_KEYS"):
+        key_line = "  API key    one of API_KEYS (header X-API-Key)"
+    else:
+        key_line = "  API key    NONE: ALLOW_NO_API_KEY=true, anyone reaching the port can score (development only)"
+    example = key or ("<one of API_KEYS>" if env.get("API_KEYS") else "")
+    header = f"-H 'X-API-Key: {example}' " if example else ""
     rule = "=" * 78
     return "\n".join([
         rule,
@@ -126,7 +131,7 @@ def banner(probe: Probe, env: dict[str, str], elapsed: float) -> str:
         f"  API docs   {probe.api}/docs",
         f"  Dashboard  {probe.dash}",
         key_line,
-        f"  try        curl -s -H 'X-API-Key: {example}' {probe.api}/v1/model",
+        f"  try        curl -s {header}{probe.api}/v1/model",
         "  Ctrl-C stops every process of the stack.",
         rule,
     ])
