@@ -32,6 +32,10 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--cost-fn", type=float, default=10.0, help="cost of a missed default (default 10)")
     build.add_argument("--cost-fp", type=float, default=1.0, help="cost of a refused good client (default 1)")
     build.add_argument("--threads", type=int, default=1, help="LightGBM threads (default 1)")
+    build.add_argument(
+        "--pos-weight", type=float, default=None,
+        help="weight of a default in training (default: negatives/positives; 1 keeps probabilities calibrated)",
+    )
     build.add_argument("--reference-rows", type=int, default=20_000, help="rows of the reference sample")
     build.add_argument("--no-mlflow", action="store_true", help="do not track the build in MLflow")
 
@@ -63,6 +67,8 @@ def _check(args: argparse.Namespace) -> None:
             raise TrainingError("--cost-fn and --cost-fp must be > 0")
         if args.threads < 1:
             raise TrainingError(f"--threads must be >= 1, got {args.threads}")
+        if args.pos_weight is not None and args.pos_weight <= 0:
+            raise TrainingError(f"--pos-weight must be > 0, got {args.pos_weight}")
 
 
 def _drift(text: str | None) -> Any:
@@ -116,7 +122,7 @@ def _build(args: argparse.Namespace) -> None:
         seed=args.seed,
         holdout=args.holdout,
         costs=Costs(fn=args.cost_fn, fp=args.cost_fp),
-        train=TrainConfig(folds=args.folds, seed=args.seed, threads=args.threads),
+        train=TrainConfig(folds=args.folds, seed=args.seed, threads=args.threads, pos_weight=args.pos_weight),
         reference_rows=args.reference_rows,
         mlflow=not args.no_mlflow,
     )

@@ -9,9 +9,8 @@ together), and every other column from its profiled distribution.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
+import pandas as pd
 
 from shared.columns import feature_columns, profile
 from training.calibration import calibration
@@ -155,9 +154,5 @@ class Frame:
         """Sum of the categorical columns' effects on the target's liability (0 when missing)."""
         total = np.zeros(self.n)
         for name, by_value in effects.items():
-            column = self.values[name]
-            total += np.array([by_value.get(v, 0.0) if isinstance(v, str) else 0.0 for v in column.tolist()])
+            total += pd.Series(self.values[name]).map(by_value).fillna(0.0).to_numpy(dtype=np.float64)
         return total
-
-    def __getitem__(self, name: str) -> Any:
-        return self.values[name]

@@ -47,6 +47,7 @@ def test_bad_columns_named_in_one_line(tmp_path: Path, capsys: pytest.CaptureFix
         (["build", "--rows", "1000", "--holdout", "0.95"], "--holdout"),
         (["build", "--rows", "1000", "--folds", "1"], "--folds"),
         (["build", "--rows", "1000", "--cost-fn", "0"], "--cost-fn"),
+        (["build", "--rows", "1000", "--pos-weight", "0"], "--pos-weight"),
         (["build", "--rows", "100"], "at least 500"),
         (["generate", "--rows", "10", "--drift", "{nope"], "--drift is not valid JSON"),
         (["generate", "--rows", "10", "--drift", '{"income_factor": -1}'], "income_factor must be > 0"),
