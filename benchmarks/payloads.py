@@ -30,8 +30,11 @@ V2_INPUT_NAME = "input-0"
 
 
 def v2_body(vector: list[float]) -> bytes:
-    """An Open Inference Protocol request for one encoded row (NaN written as the JSON token NaN)."""
-    data = "[" + ",".join("NaN" if math.isnan(v) else repr(v) for v in vector) + "]"
+    """An Open Inference Protocol request for one encoded row.
+
+    JSON has no NaN: a missing value is ``null``, which MLServer's numpy codec turns back into NaN.
+    """
+    data = "[" + ",".join("null" if math.isnan(v) else repr(v) for v in vector) + "]"
     return (b'{"inputs":[{"name":"' + V2_INPUT_NAME.encode() + b'","shape":[1,' + str(len(vector)).encode()
             + b'],"datatype":"FP32","data":' + data.encode() + b"}]}")
 

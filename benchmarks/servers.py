@@ -46,10 +46,43 @@ def baseline(port: int, workers: int = 1) -> Server:
     return uvicorn_app("pandas-sklearn", "benchmarks.apps.baseline:app", port, workers=workers)
 
 
-def mlserver(port: int, model_root: Path, workers: int = 1) -> Server:
-    """MLServer (own venv) serving the bundle's model.txt with its LightGBM runtime, V2 REST on ``port``."""
-    argv = [str(BENCH_VENV / "bin" / "mlserver"), "start", str(model_root)]
+MLSERVER_MODEL = "credit-scoring"
+
+
+def mlserver_repository(root: Path) -> Path:
+    """A model repository for MLServer: the bundle's ``model.txt`` under its LightGBM runtime."""
+    import json
+
+    from benchmarks.common import bundle_info
+
+    info = bundle_info()
+    model_dir = root / str(info["version"]) / MLSERVER_MODEL
+    model_dir.mkdir(parents=True, exist_ok=True)
+    target = model_dir / "model.txt"
+    if not target.exists():
+        target.write_bytes((bundle_dir() / "model.txt").read_bytes())
+    (model_dir / "model-settings.json").write_text(json.dumps({
+        "name": MLSERVER_MODEL, "implementation": "mlserver_lightgbm.LightGBMModel",
+        "parameters": {"uri": "./model.txt", "version": str(info["version"])},
+    }))
+    return model_dir.parent
+
+
+def mlserver_available() -> bool:
+    """True when the MLServer venv exists (see docs/optimisation.md for its install)."""
+    return (BENCH_VENV / "bin" / "mlserver").is_file()
+
+
+def mlserver(port: int, repository: Path, parallel_workers: int = 0) -> Server:
+    """MLServer (own venv) on ``port`` (V2 REST), gRPC and metrics on the next two ports.
+
+    ``parallel_workers=0`` runs inference in the server process (fastest for a small model);
+    MLServer's default, 1, sends each request to a separate inference process.
+    """
+    argv = [str(BENCH_VENV / "bin" / "mlserver"), "start", str(repository)]
     env = {"MLSERVER_HTTP_PORT": str(port), "MLSERVER_HOST": "127.0.0.1", "MLSERVER_GRPC_PORT": str(port + 1),
-           "MLSERVER_METRICS_PORT": str(port + 2), "MLSERVER_PARALLEL_WORKERS": str(workers - 1 if workers > 1 else 0),
-           "MLSERVER_LOGGING_LEVEL": "WARNING", "PATH": f"{BENCH_VENV / 'bin'}:{os.environ.get('PATH', '')}"}
-    return Server(f"mlserver-{port}", argv, env, ready_url=f"http://127.0.0.1:{port}/v2/health/ready")
+           "MLSERVER_METRICS_PORT": str(port + 2), "MLSERVER_PARALLEL_WORKERS": str(parallel_workers),
+           "MLSERVER_LOGGING_LEVEL": "WARNING", "PATH": f"{BENCH_VENV / 'bin'}:{os.environ.get('PATH', '')}",
+           "PYTHONPATH": ""}
+    return Server(f"mlserver-{port}-pw{parallel_workers}", argv, env,
+                  ready_url=f"http://127.0.0.1:{port}/v2/models/{MLSERVER_MODEL}/ready")
