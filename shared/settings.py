@@ -22,17 +22,21 @@ class BaseServiceSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
 
-    environment: Literal["development", "production"] = "development"
+    environment: Literal["development", "production"] = Field(
+        default="development", description="production refuses placeholder secrets"
+    )
     redis_url: str | None = Field(default=None, description="Redis URL; unset = embedded fakeredis")
     elasticsearch_url: str | None = Field(default=None, description="Elasticsearch URL; unset = SQLite store")
-    model_dir: Path = Path("models/default")
-    pseudonymisation_key: str = DEV_PSEUDONYMISATION_KEY
-    es_index_prefix: str = "scoring"
-    sqlite_path: Path = Path("var/scoring.sqlite3")
-    events_stream: str = "scoring:events"
+    model_dir: Path = Field(default=Path("models/default"), description="model bundle directory")
+    pseudonymisation_key: str = Field(
+        default=DEV_PSEUDONYMISATION_KEY, description="HMAC key of client pseudonyms (secret, required in production)"
+    )
+    es_index_prefix: str = Field(default="scoring", description="prefix of the Elasticsearch indices")
+    sqlite_path: Path = Field(default=Path("var/scoring.sqlite3"), description="embedded store (no ELASTICSEARCH_URL)")
+    events_stream: str = Field(default="scoring:events", description="Redis Stream of the scoring events")
     events_stream_maxlen: int = Field(default=1_000_000, description="approximate cap of the Redis Stream")
     retention_days: int = Field(default=90, ge=1, description="days of events kept")
-    log_level: str = "INFO"
+    log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> BaseServiceSettings:
