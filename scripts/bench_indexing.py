@@ -10,7 +10,8 @@ Measures, on a throw-away index prefix (deleted at the end):
 Usage:
     .venv/bin/python scripts/bench_indexing.py [--events 50000] [--batch-size 1000] [--threads 2]
 
-Prints one JSON object with the figures (and the machine's core count).
+Prints one JSON object with the figures, the machine's core count and its load
+average before and after (other work on the machine skews the rates).
 """
 
 from __future__ import annotations
@@ -75,7 +76,8 @@ def main() -> int:
     redis = Redis.from_url(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
     store = ElasticsearchEventStore(es_url, f"bench-{uuid.uuid4().hex[:8]}")
     store.setup()
-    figures: dict[str, object] = {"events": args.events, "batch_size": args.batch_size, "cpus": os.cpu_count()}
+    figures: dict[str, object] = {"events": args.events, "batch_size": args.batch_size, "cpus": os.cpu_count(),
+                                  "load_1m_before": round(os.getloadavg()[0], 1)}
     try:
         print(f"phase 1: bulk of {args.events} events ...", file=sys.stderr)
         figures["bulk_events_per_s"] = round(bench_bulk(store, make_events(args.events), args.batch_size))
@@ -98,6 +100,7 @@ def main() -> int:
     finally:
         store.drop_all()
         store.close()
+    figures["load_1m_after"] = round(os.getloadavg()[0], 1)  # the machine is shared: other work skews the rates
     print(orjson.dumps(figures).decode())
     return 0
 

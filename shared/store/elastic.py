@@ -27,7 +27,6 @@ from shared.store.mapping import DocumentError, event_key, events_template, pars
 
 PAGE = 10_000  # hits per page: Elasticsearch's default max_result_window
 _SORT_NEWEST = [{"timestamp": {"order": "desc"}}, {"event_id": {"order": "desc"}}]
-_SAMPLE_SOURCE = {"includes": ["features", "score", "timestamp"]}
 _BULK_FILTER = "errors,items.*.status,items.*.error.type,items.*.error.reason,items.*.error.caused_by.reason"
 
 
@@ -189,17 +188,19 @@ class ElasticsearchEventStore(EventStore):
     @translate_errors
     def recent_events(self, limit: int = 50, window: TimeWindow | None = None) -> list[dict[str, Any]]:
         """The newest events, newest first (whole documents)."""
-        return [hit["_source"] for hit in self._newest(self._query(window), limit, True)]
+        return [hit["_source"] for hit in self._newest(self._query(window), limit)]
 
     @translate_errors
     def sample_applications(self, window: TimeWindow | None = None, limit: int = 100_000) -> list[dict[str, Any]]:
         """The newest ``limit`` scored applications: raw features plus ``score`` and ``timestamp``.
 
-        Read in pages of 10,000 through a point in time, with only the needed
-        fields in ``_source``.
+        Read in pages of 10,000 through a point in time. The whole ``_source``
+        is fetched: the server then copies the stored bytes, where ``_source``
+        filtering or ``filter_path`` make it parse and rewrite every document
+        (measured about 1.5 times slower per page of 10,000).
         """
         sample = []
-        for hit in self._newest(self._query(window, "ok"), limit, _SAMPLE_SOURCE):
+        for hit in self._newest(self._query(window, "ok"), limit):
             source = hit["_source"]
             item = source.get("features") or {}
             item["score"] = source.get("score")
@@ -207,11 +208,10 @@ class ElasticsearchEventStore(EventStore):
             sample.append(item)
         return sample
 
-    def _newest(self, query: dict[str, Any], limit: int, source: bool | Mapping[str, Any]) -> list[dict[str, Any]]:
+    def _newest(self, query: dict[str, Any], limit: int) -> list[dict[str, Any]]:
         """Hits sorted newest first, up to ``limit``: one search, or PIT + search_after pages past 10,000."""
         if limit <= PAGE:
-            return list(self._search(query=query, size=limit, sort=_SORT_NEWEST, source=source,
-                                     track_total_hits=False, filter_path="hits.hits._source")
+            return list(self._search(query=query, size=limit, sort=_SORT_NEWEST, track_total_hits=False)
                         .get("hits", {}).get("hits", []))
         pit_id = self.client.open_point_in_time(index=self.events_pattern, keep_alive="2m",
                                                 ignore_unavailable=True, allow_partial_search_results=False)["id"]
@@ -222,8 +222,7 @@ class ElasticsearchEventStore(EventStore):
                 size = min(PAGE, limit - len(hits))
                 page = self.client.search(
                     pit={"id": pit_id, "keep_alive": "2m"}, query=query, size=size, sort=_SORT_NEWEST,
-                    source=source, track_total_hits=False, filter_path="pit_id,hits.hits._source,hits.hits.sort",
-                    search_after=after,
+                    track_total_hits=False, search_after=after,
                 ).body
                 pit_id = page.get("pit_id", pit_id)
                 batch = page.get("hits", {}).get("hits", [])
