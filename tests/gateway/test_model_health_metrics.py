@@ -107,7 +107,7 @@ def test_embedded_mode_indexes_the_events_into_sqlite(make_client: Any, tmp_path
     post_json(indexed, "/v1/score", {"SK_ID_CURR": 5})
     store = SQLiteEventStore(tmp_path / "indexed.sqlite3")
     try:
-        wait_until(lambda: store.count_events() == 2, timeout=10)
+        wait_until(lambda: store.count_events() == 2, timeout=30)
         assert store.count_events(status="ok") == 1 and store.count_events(status="invalid") == 1
     finally:
         store.close()
