@@ -46,6 +46,11 @@ KINDS: dict[str, Kind] = {
         health=("python", "/app/deploy/healthcheck.py", "deps"),
     ),
     "monitoring": Kind(forbidden=("fastapi", "lightgbm", "mlflow"), env={"DASH_HOST": "127.0.0.1"}),
+    "scheduler": Kind(
+        forbidden=("fastapi", "lightgbm", "mlflow"),
+        command=("python", "-m", "monitoring", "schedule"),
+        health=("python", "/app/deploy/healthcheck.py", "deps"),
+    ),
     "space": Kind(forbidden=("lightgbm", "mlflow", "onnxmltools")),
 }
 
