@@ -164,7 +164,9 @@ main() {
         say "stopped, but honcho left processes behind that this script had to end (see the warnings above)."
         return $((rc == 0 ? 1 : rc))
     fi
-    if [[ $rc -eq 0 ]] || [[ $stopping -eq 1 && ($rc -eq 130 || $rc -eq 143) ]]; then
+    # honcho exits 130 / 143 when it was told to stop (SIGINT / SIGTERM), with the status of
+    # the first process that ended otherwise
+    if [[ $rc -eq 0 || $rc -eq 130 || $rc -eq 143 ]]; then
         say "stopped: no process of the stack is left."
         return 0
     fi
