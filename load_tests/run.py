@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.embedded:
             pool = procs.start("worker-pool", [PY, "-m", "worker", "pool", "--processes", str(args.workers)], env)
             wait_until(workers_registered, "worker pool", 120, pool)
-            indexer = procs.start("indexer", [PY, "-m", "worker", "indexer"], env)
+            indexer = procs.start("indexer", [PY, "-m", "worker", "indexer"], {**env, "LOG_LEVEL": "INFO"})
             log_file = OUT / "logs" / "indexer.log"
             offset = log_file.stat().st_size if log_file.exists() else 0
             wait_until(lambda: "indexer ready" in log_file.read_text()[offset:], "indexer", 120, indexer)
