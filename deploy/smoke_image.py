@@ -35,10 +35,16 @@ class Kind:
     command: tuple[str, ...] = ()  # empty = the image's CMD
     env: dict[str, str] = field(default_factory=dict)
     health: tuple[str, ...] = ()  # empty = the image's HEALTHCHECK (compose.yaml overrides it likewise)
+    host_network: bool = True  # False: own network namespace (needs no server; no port clash with the host)
+    ready_url: str = ""  # a /health/ready whose every check must say ok (not only the gating ones)
 
 
 KINDS: dict[str, Kind] = {
-    "gateway": Kind(forbidden=("lightgbm", "evidently", "dash", "pandas", "scikit-learn", "mlflow"), max_mb=400),
+    "gateway": Kind(
+        forbidden=("lightgbm", "evidently", "dash", "pandas", "scikit-learn", "mlflow"),
+        max_mb=400,
+        ready_url="http://127.0.0.1:{PORT}/health/ready",
+    ),
     "worker": Kind(forbidden=("fastapi", "uvicorn", "lightgbm", "evidently", "dash", "pandas", "mlflow")),
     "indexer": Kind(
         forbidden=("fastapi", "lightgbm", "evidently", "dash", "pandas"),
@@ -51,7 +57,11 @@ KINDS: dict[str, Kind] = {
         command=("python", "-m", "monitoring", "schedule"),
         health=("python", "/app/deploy/healthcheck.py", "deps"),
     ),
-    "space": Kind(forbidden=("lightgbm", "mlflow", "onnxmltools")),
+    "space": Kind(
+        forbidden=("lightgbm", "mlflow", "onnxmltools"),
+        host_network=False,
+        ready_url="http://127.0.0.1:7860/health/ready",
+    ),
 }
 
 
@@ -86,6 +96,22 @@ def _wait_healthy(engine: str, name: str, check: list[str], timeout: float) -> s
     raise RuntimeError(f"not healthy after {timeout:.0f} s; last check: {last}")
 
 
+# run inside the container: the readiness checks that are not ok, as JSON
+_NOT_OK = (
+    "import json, os, urllib.request\n"
+    "url = {url!r}.replace('{{PORT}}', os.environ.get('PORT', '8000'))\n"
+    "checks = json.load(urllib.request.urlopen(url, timeout=10))['checks']\n"
+    "print(json.dumps({{k: v for k, v in checks.items() if not v.get('ok')}}))"
+)
+
+
+def _not_ok(engine: str, name: str, url: str) -> dict[str, object]:
+    done = _run(engine, "exec", name, "python", "-c", _NOT_OK.format(url=url), check=False)
+    if done.returncode != 0:
+        return {"readiness": done.stderr.strip()[-300:]}
+    return dict(json.loads(done.stdout))
+
+
 def smoke(args: argparse.Namespace) -> list[str]:
     """Run the checks of ``args.kind`` on ``args.image``; return the failures (empty = pass)."""
     kind, engine, image = KINDS[args.kind], args.engine, args.image
@@ -110,7 +136,7 @@ def smoke(args: argparse.Namespace) -> list[str]:
         **dict(e.split("=", 1) for e in args.env),
     }
     name = f"smoke-{args.kind}-{os.getpid()}"
-    run = [engine, "run", "-d", "--name", name, "--network", "host"]
+    run = [engine, "run", "-d", "--name", name, *(["--network", "host"] if kind.host_network else [])]
     for key, value in env.items():
         run += ["-e", f"{key}={value}"]
     subprocess.run([*run, image, *kind.command], check=True, capture_output=True, text=True)
@@ -118,6 +144,11 @@ def smoke(args: argparse.Namespace) -> list[str]:
         check = list(kind.health) or _healthcheck(engine, image)
         verdict = _wait_healthy(engine, name, check, args.timeout)
         _say(f"healthy: {verdict or 'ok'}")
+        if kind.ready_url:
+            not_ok = _not_ok(engine, name, kind.ready_url)
+            _say(f"readiness checks not ok: {not_ok or 'none'}")
+            if not_ok:
+                failures.append(f"/health/ready reports {not_ok}")
         uid = _run(engine, "exec", name, "id", "-u").stdout.strip()
         _say(f"runs as uid {uid}")
         if uid == "0":

@@ -26,5 +26,6 @@ compile() {  # compile OUTPUT SOURCES... -- EXTRAS...
 compile gateway.txt pyproject.toml -- gateway
 compile worker.txt pyproject.toml -- worker
 compile monitoring.txt pyproject.toml -- monitoring
-# the Hugging Face Space: gateway + dashboard + scheduler in one container, run by honcho
-compile space.txt pyproject.toml requirements/space.in -- gateway monitoring
+# the Hugging Face Space: gateway (with the worker package's embedded worker and indexer),
+# dashboard and scheduler in one container, run by honcho
+compile space.txt pyproject.toml requirements/space.in -- gateway worker monitoring
