@@ -83,8 +83,12 @@ class ScoringEvent:
         return asdict(self)
 
     def to_json(self) -> bytes:
-        """Compact JSON bytes (what goes on the Redis Stream)."""
-        return orjson.dumps(self.to_dict(), option=orjson.OPT_SERIALIZE_NUMPY)
+        """Compact JSON bytes (what goes on the Redis Stream).
+
+        orjson serialises the dataclass natively: the same bytes as dumping
+        :meth:`to_dict`, without ``asdict``'s deep copy (about ten times faster).
+        """
+        return orjson.dumps(self, option=orjson.OPT_SERIALIZE_NUMPY)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ScoringEvent:
