@@ -34,7 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--threads", type=int, default=1, help="LightGBM threads (default 1)")
     build.add_argument(
         "--pos-weight", type=float, default=None,
-        help="weight of a default in training (default: negatives/positives; 1 keeps probabilities calibrated)",
+        help="weight of a default in training (default: negatives/positives); the scores are calibrated either way",
     )
     build.add_argument("--reference-rows", type=int, default=20_000, help="rows of the reference sample")
     build.add_argument("--no-mlflow", action="store_true", help="do not track the build in MLflow")
@@ -139,7 +139,18 @@ def summary(metadata: dict[str, Any], output: Path, seconds: float) -> str:
         f"  data        {d['source']}, {d['rows']:,} rows, target rate {d['target_rate']:.2%}",
         f"  AUC         out-of-fold {m['auc']:.4f} (folds {m['cv_auc_mean']:.4f} +/- {m['cv_auc_std']:.4f})"
         + (f", holdout {m['holdout_auc']:.4f}" if "holdout_auc" in m else ""),
-        f"  threshold   {t['value']:.4f} (cost FN={t['cost_fn']:g}, FP={t['cost_fp']:g})",
+    ]
+    c = metadata.get("calibration")
+    if c:
+        oof = m["oof"]
+        base = (oof["tp"] + oof["fn"]) / oof["rows"]
+        lines.append(
+            f"  calibration Platt a={c['a']:.4f} b={c['b']:.4f} on the OOF scores: Brier {c['brier_raw']:.4f} raw -> "
+            f"{c['brier_calibrated']:.4f} calibrated (base rate's {base * (1 - base):.4f})"
+        )
+    lines += [
+        f"  threshold   {t['value']:.4f} (" + (f"raw score {t['raw_value']:.4f}; " if "raw_value" in t else "")
+        + f"cost FN={t['cost_fn']:g}, FP={t['cost_fp']:g})",
         f"  at it (OOF) cost/application {m['cost_per_application']:.4f}, recall {m['recall']:.3f}, "
         f"precision {m['precision']:.3f}, refused {m['refusal_rate']:.1%}, Brier {m['brier']:.4f}",
     ]
@@ -148,10 +159,13 @@ def summary(metadata: dict[str, Any], output: Path, seconds: float) -> str:
         lines.append(
             f"  holdout     cost/application {h['cost_per_application']:.4f}, recall {h['recall']:.3f}, "
             f"precision {h['precision']:.3f}, refused {h['refusal_rate']:.1%}, Brier {h['brier']:.4f}"
+            + (f" (raw {h['brier_raw']:.4f})" if "brier_raw" in h else "")
         )
     lines.append(
         f"  parity      {p['rows']:,} rows, max |p_onnx - p_lightgbm| {p['max_abs_diff']:.2e}, "
         f"{p['decision_mismatches']} decision mismatch(es)"
+        + (f", {p['calibrated_decision_mismatches']} on calibrated probabilities"
+           if "calibrated_decision_mismatches" in p else "")
     )
     if metadata.get("mlflow"):
         ml = metadata["mlflow"]

@@ -1,9 +1,12 @@
 """ONNX export of the LightGBM model, and the parity check that guards it.
 
 ONNX Runtime evaluates tree ensembles in float32, LightGBM in float64: the
-check scores the same rows with both and fails the build when a probability
-differs by more than 1e-4, or when a decision differs for a probability not
-within 1e-4 of the threshold.
+check scores the same rows with both and fails the build when a raw
+probability differs by more than 1e-4, or when a decision differs for a
+probability not within 1e-4 of the threshold. With a calibration, the
+decisions are compared twice: raw scores at the raw equivalent of the
+threshold, and the calibrated probabilities (what serving decides on) at the
+threshold itself.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 
+from shared.scorer import Calibration
 from training.exceptions import ParityError
 
 INPUT_NAME = "input"
@@ -32,6 +36,8 @@ class Parity:
     decision_mismatches: int
     near_threshold: int
     tolerance: float
+    calibrated_decision_mismatches: int = 0
+    calibrated_near_threshold: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (stored in the bundle metadata)."""
@@ -93,26 +99,54 @@ def parity_matrix(X: np.ndarray, seed: int, rows: int = PARITY_MIN_ROWS, missing
     return np.ascontiguousarray(np.vstack([base, blanked]), dtype=np.float32)
 
 
+def _mismatches(p_onnx: np.ndarray, p_lgb: np.ndarray, threshold: float, tolerance: float) -> tuple[int, int]:
+    """Decisions that differ, and how many of them are within ``tolerance`` of the threshold."""
+    mismatch = (p_onnx >= threshold) != (p_lgb >= threshold)
+    near = np.abs(p_lgb - threshold) < tolerance
+    return int(mismatch.sum()), int((mismatch & near).sum())
+
+
 def check_parity(
-    session: Any, booster: lgb.Booster, X: np.ndarray, threshold: float, tolerance: float = PARITY_TOLERANCE
+    session: Any,
+    booster: lgb.Booster,
+    X: np.ndarray,
+    threshold: float,
+    tolerance: float = PARITY_TOLERANCE,
+    calibration: Calibration | None = None,
 ) -> Parity:
     """Compare ONNX Runtime and LightGBM on ``X``.
 
+    Args:
+        session: ONNX Runtime session of the exported model.
+        booster: the LightGBM model it was exported from.
+        X: encoded rows.
+        threshold: the decision threshold, on calibrated probabilities when
+            ``calibration`` is given (on raw ones otherwise).
+        tolerance: largest allowed |p_onnx - p_lightgbm|, and the distance to
+            the threshold within which a decision may differ.
+        calibration: the bundle's calibration (None: raw scores are the probabilities).
+
     Raises:
-        ParityError: max |p_onnx - p_lightgbm| > tolerance, or a decision
-            differs for a probability farther than ``tolerance`` from the threshold.
+        ParityError: max |p_onnx - p_lightgbm| > tolerance (raw outputs), or a
+            decision differs (raw, or calibrated) for a probability farther than
+            ``tolerance`` from the threshold.
     """
+    calibration = calibration or Calibration()
     p_onnx = onnx_probabilities(session, X).astype(np.float64)
     p_lgb = np.asarray(booster.predict(X), dtype=np.float64)
     diff = np.abs(p_onnx - p_lgb)
-    mismatch = (p_onnx >= threshold) != (p_lgb >= threshold)
-    near = np.abs(p_lgb - threshold) < tolerance
+    mismatches, near = _mismatches(p_onnx, p_lgb, calibration.inverse(threshold), tolerance)
+    calibrated, calibrated_near = _mismatches(
+        calibration.apply(p_onnx), calibration.apply(p_lgb), threshold, tolerance
+    )
     parity = Parity(
         rows=len(X),
         max_abs_diff=float(diff.max()),
-        decision_mismatches=int(mismatch.sum()),
-        near_threshold=int((mismatch & near).sum()),
+        decision_mismatches=mismatches,
+        near_threshold=near,
         tolerance=tolerance,
+        calibrated_decision_mismatches=calibrated,
+        calibrated_near_threshold=calibrated_near,
     )
     if parity.max_abs_diff > tolerance:
         worst = int(diff.argmax())
@@ -123,6 +157,12 @@ def check_parity(
     if parity.decision_mismatches > parity.near_threshold:
         raise ParityError(
             f"ONNX and LightGBM decide differently on {parity.decision_mismatches - parity.near_threshold} row(s) "
+            f"farther than {tolerance:g} from the threshold {calibration.inverse(threshold):.6f} (raw scores)"
+        )
+    if parity.calibrated_decision_mismatches > parity.calibrated_near_threshold:
+        raise ParityError(
+            f"calibrated ONNX and LightGBM probabilities decide differently on "
+            f"{parity.calibrated_decision_mismatches - parity.calibrated_near_threshold} row(s) "
             f"farther than {tolerance:g} from the threshold {threshold:.6f}"
         )
     return parity

@@ -1,4 +1,4 @@
-"""One build, end to end: data -> encoding -> CV -> threshold -> refit -> ONNX -> bundle (-> MLflow).
+"""One build, end to end: data -> encoding -> CV -> calibration and threshold -> refit -> ONNX -> bundle (-> MLflow).
 
 Every stage is timed and reported through ``log``; the bundle is written
 atomically (see :func:`training.bundle.staging`), so a failed build leaves the
@@ -21,11 +21,12 @@ from sklearn.model_selection import train_test_split
 
 from shared.columns import CLIENT_ID, TARGET, feature_names
 from shared.encoding import encode, fit_encoding
-from shared.scorer import MODEL_FILE, REFERENCE_FILE
+from shared.scorer import MODEL_FILE, REFERENCE_FILE, Calibration
 from training import bundle as bundle_io
 from training.data import file_sha256, fingerprint, load_csv, to_records
 from training.exceptions import DataError
 from training.export import check_parity, onnx_probabilities, onnx_session, parity_matrix, to_onnx
+from training.platt import calibration_record, fit_platt
 from training.synthetic import generate
 from training.threshold import Costs, best_threshold, evaluate
 from training.train import TrainConfig, cross_validate, fit_final, predict_folds
@@ -131,31 +132,40 @@ def build(config: BuildConfig, log: Log = lambda _: None) -> BuildResult:
         train_idx, hold_idx = index, index[:0]
     with stages.stage(f"cross-validation ({config.train.folds} folds on {len(train_idx):,} rows)"):
         cv = cross_validate(X[train_idx], y[train_idx], config.train, log=lambda line: log("         " + line))
-    with stages.stage("threshold"):
-        threshold = best_threshold(y[train_idx], cv.oof, config.costs)
-        oof = evaluate(y[train_idx], cv.oof, threshold, config.costs)
+    with stages.stage("calibration and threshold"):
+        calibration = fit_platt(y[train_idx], cv.oof)
+        calibration_info = calibration_record(calibration, y[train_idx], cv.oof)
+        log(
+            f"         Platt a={calibration.a:.4f} b={calibration.b:.4f}: OOF Brier "
+            f"{calibration_info['brier_raw']:.4f} raw -> {calibration_info['brier_calibrated']:.4f} calibrated"
+        )
+        threshold = best_threshold(y[train_idx], calibration.apply(cv.oof), config.costs)
+        oof = _evaluate(y[train_idx], cv.oof, calibration, threshold, config)
         holdout = None
         if len(hold_idx):
-            holdout = evaluate(y[hold_idx], predict_folds(cv.models, X[hold_idx]), threshold, config.costs)
+            holdout = _evaluate(y[hold_idx], predict_folds(cv.models, X[hold_idx]), calibration, threshold, config)
         log(
-            f"         threshold {threshold:.4f}: OOF cost/application {oof['cost_per_application']:.4f}, "
-            f"AUC {oof['auc']:.4f}"
+            f"         threshold {threshold:.4f} (raw score {calibration.inverse(threshold):.4f}): "
+            f"OOF cost/application {oof['cost_per_application']:.4f}, AUC {oof['auc']:.4f}"
         )
     with stages.stage(f"final model ({cv.rounds} rounds on {len(y):,} rows)"):
         booster = fit_final(X, y, config.train, cv.rounds, cv.pos_weight)
     with stages.stage("ONNX export and parity"):
         model = to_onnx(booster, X.shape[1])
         session = onnx_session(model)
-        parity = check_parity(session, booster, parity_matrix(X, config.seed, config.parity_rows), threshold)
+        parity = check_parity(
+            session, booster, parity_matrix(X, config.seed, config.parity_rows), threshold, calibration=calibration
+        )
         log(f"         parity over {parity.rows:,} rows: max |diff| {parity.max_abs_diff:.2e}, "
-            f"{parity.decision_mismatches} decision mismatch(es)")
+            f"{parity.decision_mismatches} decision mismatch(es), "
+            f"{parity.calibrated_decision_mismatches} on calibrated probabilities")
     metrics = _metrics(oof, holdout, cv)
     created = datetime.now(UTC)
     version = bundle_io.make_version(data_info["fingerprint"], created)
     with stages.stage("bundle"), bundle_io.staging(config.output) as staging_dir:
         rng = np.random.default_rng(config.seed)
         sample = np.sort(rng.choice(len(y), size=min(config.reference_rows, len(y)), replace=False))
-        scores = onnx_probabilities(session, X[sample])
+        scores = calibration.apply(onnx_probabilities(session, X[sample]))  # what production events carry
         (staging_dir / MODEL_FILE).write_bytes(model)
         booster.save_model(str(staging_dir / bundle_io.LIGHTGBM_FILE))
         reference_rows = bundle_io.write_reference(
@@ -169,12 +179,14 @@ def build(config: BuildConfig, log: Log = lambda _: None) -> BuildResult:
             "features": state.feature_names,
             "threshold": {
                 "value": threshold,
+                "raw_value": calibration.inverse(threshold),
                 "cost_fn": config.costs.fn,
                 "cost_fp": config.costs.fp,
                 "cost_per_application": oof["cost_per_application"],
-                "chosen_on": "out-of-fold probabilities",
-                "rule": "refused when probability >= value",
+                "chosen_on": "calibrated out-of-fold probabilities",
+                "rule": "refused when probability >= value (raw_value: the same cut on the model's raw output)",
             },
+            "calibration": calibration_info,
             "metrics": metrics,
             "training": {
                 **config.train.to_dict(),
@@ -201,12 +213,22 @@ def build(config: BuildConfig, log: Log = lambda _: None) -> BuildResult:
     return BuildResult(Path(config.output), metadata, total, dict(stages.seconds))
 
 
+def _evaluate(
+    y: np.ndarray, raw: np.ndarray, calibration: Calibration, threshold: float, config: BuildConfig
+) -> dict[str, Any]:
+    """Metrics of the calibrated probabilities at the threshold, plus the raw scores' Brier score."""
+    metrics = evaluate(y, calibration.apply(raw), threshold, config.costs)
+    metrics["brier_raw"] = float(np.mean((np.clip(raw, 0.0, 1.0) - y) ** 2))
+    return metrics
+
+
 def _metrics(oof: dict[str, Any], holdout: dict[str, Any] | None, cv: Any) -> dict[str, Any]:
     metrics: dict[str, Any] = {
         "auc": oof["auc"],
         "recall": oof["recall"],
         "precision": oof["precision"],
         "brier": oof["brier"],
+        "brier_raw": oof["brier_raw"],
         "cost_per_application": oof["cost_per_application"],
         "refusal_rate": oof["refusal_rate"],
         "cv_fold_auc": cv.fold_aucs,

@@ -2,9 +2,11 @@
 
 A missed default (false negative: a loan granted that is not repaid) costs
 ``cost_fn`` (10 by default), a good client refused (false positive) costs
-``cost_fp`` (1). The threshold minimises the total cost over the out-of-fold
-probabilities; an application is refused when its probability is >= the
-threshold (``shared.scorer.decide``).
+``cost_fp`` (1). The threshold minimises the total cost over the calibrated
+out-of-fold probabilities (:mod:`training.platt`); an application is refused
+when its probability is >= the threshold (``shared.scorer.decide``). With
+calibrated probabilities the optimum sits near ``cost_fp / (cost_fn + cost_fp)``
+(1/11), the point where refusing and granting cost the same on average.
 """
 
 from __future__ import annotations

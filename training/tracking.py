@@ -74,10 +74,13 @@ def _flat_params(metadata: dict[str, Any]) -> dict[str, Any]:
 def _flat_metrics(metadata: dict[str, Any]) -> dict[str, float]:
     metrics = metadata["metrics"]
     out = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
-    for key in ("cost_per_application", "recall", "precision", "brier", "refusal_rate"):
-        if "holdout" in metrics:
+    for key in ("cost_per_application", "recall", "precision", "brier", "brier_raw", "refusal_rate"):
+        if "holdout" in metrics and key in metrics["holdout"]:
             out[f"holdout_{key}"] = float(metrics["holdout"][key])
     out["threshold"] = float(metadata["threshold"]["value"])
+    if "calibration" in metadata:
+        for key in ("a", "b", "brier_raw", "brier_calibrated"):
+            out[f"calibration_{key}"] = float(metadata["calibration"][key])
     out["parity_max_abs_diff"] = float(metadata["parity"]["max_abs_diff"])
     out["parity_decision_mismatches"] = float(metadata["parity"]["decision_mismatches"])
     return out

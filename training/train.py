@@ -2,10 +2,10 @@
 
 Class imbalance (about 8 % defaults) is handled with ``scale_pos_weight`` =
 negatives / positives by default: each default weighs as much as all the
-good loans together, so the trees split on the rare class. The probabilities
-are then shifted upwards (not calibrated); the decision threshold is chosen
-afterwards on the out-of-fold scores (see :mod:`training.threshold`), and the
-Brier score is reported for what it is.
+good loans together, so the trees split on the rare class. The outputs are
+then shifted upwards (risk scores, not probabilities): the out-of-fold scores
+are calibrated afterwards (:mod:`training.platt`), and the decision threshold
+is chosen on the calibrated probabilities (:mod:`training.threshold`).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The bundle round trip: build, load with the serving Scorer, same scores as LightGBM."""
+"""The bundle round trip: build, load with the serving Scorer, same scores as LightGBM (calibrated)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from shared.columns import CLIENT_ID, feature_names
 from shared.encoding import EncodingState, encode
-from shared.scorer import Scorer
+from shared.scorer import Calibration, Scorer
 from training.bundle import bundle_files, read_metadata, read_reference, staging
 
 
@@ -42,9 +42,34 @@ def test_metadata_has_what_the_scorer_and_monitoring_read(metadata: dict) -> Non
         assert isinstance(metadata["metrics"][key], float), key
     assert metadata["metrics"]["cost_per_application"] == threshold["cost_per_application"]
     assert metadata["parity"]["rows"] >= 10_000 and metadata["parity"]["max_abs_diff"] <= 1e-4
+    parity = metadata["parity"]
+    assert parity["calibrated_decision_mismatches"] == parity["calibrated_near_threshold"]
     assert metadata["reference"] == {"file": "reference.jsonl.gz", "rows": 3_000}
     assert {"lightgbm", "onnxruntime", "onnxmltools"} <= set(metadata["libraries"])
     assert "mlflow" not in metadata  # built with --no-mlflow
+
+
+def test_calibration_is_recorded_and_lowers_the_brier_score(metadata: dict) -> None:
+    calibration = metadata["calibration"]
+    assert calibration["method"] == "platt" and calibration["fitted_on"] == "out-of-fold scores"
+    assert calibration["a"] > 0 and calibration["rows"] == metadata["training"]["rows_cv"]
+    oof = metadata["metrics"]["oof"]
+    base_rate = (oof["tp"] + oof["fn"]) / oof["rows"]
+    # the weighted model's raw scores are worse than always answering the base rate; calibrated, they are better
+    assert calibration["brier_raw"] > base_rate * (1 - base_rate) > calibration["brier_calibrated"]
+    assert metadata["metrics"]["brier"] == calibration["brier_calibrated"] == oof["brier"]
+    assert metadata["metrics"]["brier_raw"] == pytest.approx(calibration["brier_raw"], rel=1e-12)
+    holdout = metadata["metrics"]["holdout"]
+    assert holdout["brier"] < holdout["brier_raw"]
+
+
+def test_threshold_is_on_calibrated_probabilities(metadata: dict) -> None:
+    threshold = metadata["threshold"]
+    assert threshold["chosen_on"] == "calibrated out-of-fold probabilities"
+    calibration = Calibration(metadata["calibration"]["a"], metadata["calibration"]["b"])
+    assert calibration.apply_one(threshold["raw_value"]) == pytest.approx(threshold["value"], rel=1e-9)
+    assert threshold["value"] < threshold["raw_value"]  # the raw scores are pushed upwards
+    assert 0.02 < threshold["value"] < 0.3  # near 1/11 = cost_fp / (cost_fn + cost_fp), not near 0.5
 
 
 def test_scorer_scores_equal_lightgbm(tiny_bundle: Path, reference: list[dict], metadata: dict) -> None:
@@ -52,9 +77,11 @@ def test_scorer_scores_equal_lightgbm(tiny_bundle: Path, reference: list[dict], 
     applications = [{k: v for k, v in row.items() if k != "score"} for row in reference[:2_000]]
     results = scorer.score_batch(applications)
     booster = lgb.Booster(model_file=str(tiny_bundle / "model.txt"))
-    expected = booster.predict(encode(applications, scorer.state))
+    matrix = encode(applications, scorer.state)
+    expected = booster.predict(matrix)
+    assert np.abs(scorer.predict_proba(matrix) - expected).max() <= 1e-4  # raw parity
     got = np.array([r.probability for r in results])
-    assert np.abs(got - expected).max() <= 1e-4
+    assert np.abs(got - scorer.calibrate(expected)).max() <= 1e-4  # served = calibrated LightGBM
     assert scorer.model_version == metadata["version"]
     assert scorer.threshold == metadata["threshold"]["value"]
     single = scorer.score(applications[0])
@@ -63,6 +90,7 @@ def test_scorer_scores_equal_lightgbm(tiny_bundle: Path, reference: list[dict], 
 
 
 def test_reference_lines_are_raw_applications_with_their_score(tiny_bundle: Path, reference: list[dict]) -> None:
+    """The reference ``score`` is the calibrated probability, as production events carry it."""
     assert len(reference) == 3_000
     expected_keys = {CLIENT_ID, *feature_names(), "score"}
     assert all(set(row) == expected_keys for row in reference)

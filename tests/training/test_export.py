@@ -6,6 +6,7 @@ import lightgbm as lgb
 import numpy as np
 import pytest
 
+from shared.scorer import Calibration
 from training.exceptions import ParityError
 from training.export import (
     PARITY_MIN_ROWS,
@@ -74,3 +75,21 @@ def test_decision_mismatch_within_tolerance_of_the_threshold_is_allowed(booster:
     parity = check_parity(session, booster, rows, threshold=threshold)
     assert parity.decision_mismatches >= 1
     assert parity.near_threshold == parity.decision_mismatches
+
+
+def test_calibrated_decisions_are_compared_at_the_calibrated_threshold(booster: lgb.Booster) -> None:
+    """With a calibration, raw scores are compared at the raw threshold, calibrated ones at the threshold."""
+    X, _ = _data(seed=4)
+    rows = parity_matrix(X, seed=0)
+    session = onnx_session(to_onnx(booster, 12))
+    calibration = Calibration(a=0.7, b=-2.0)
+    p_onnx = calibration.apply(onnx_probabilities(session, rows).astype(np.float64))
+    p_lgb = calibration.apply(booster.predict(rows))
+    worst = int(np.argmax(np.abs(p_onnx - p_lgb)))
+    threshold = max(p_onnx[worst], p_lgb[worst])  # calibrated: one side refuses, the other approves
+    parity = check_parity(session, booster, rows, threshold=threshold, calibration=calibration)
+    assert parity.calibrated_decision_mismatches >= 1
+    assert parity.calibrated_near_threshold == parity.calibrated_decision_mismatches
+    assert parity.decision_mismatches == parity.near_threshold
+    plain = check_parity(session, booster, rows, threshold=calibration.inverse(threshold))
+    assert plain.decision_mismatches == parity.decision_mismatches  # the same cut on raw scores
