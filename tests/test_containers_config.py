@@ -97,6 +97,21 @@ def test_compose_has_every_service_of_the_stack() -> None:
         assert services[name]["command"][: len(command)] == command, name
 
 
+def test_compose_runs_the_processes_of_make_stack() -> None:
+    procfile = ROOT / "Procfile"
+    if not procfile.exists():
+        pytest.skip("no Procfile (make stack) yet")
+    services = _compose()["services"]
+    for name, command in re.findall(r"^([a-z-]+):\s*(.+)$", procfile.read_text(), re.MULTILINE):
+        module = re.search(r"python -m (\w+)(?: (\w+))?", command)
+        if module is None:  # helpers of make stack (the `ready` printer), not services
+            continue
+        assert name in services, f"Procfile process {name} has no compose service"
+        wanted = ["python", "-m", *(part for part in module.groups() if part)]
+        actual = services[name].get("command") or ["python", "-m", "gateway"]  # the gateway image's CMD
+        assert actual[: len(wanted)] == wanted, name
+
+
 def test_every_service_has_a_health_check_and_waits_for_healthy_servers() -> None:
     services = _compose()["services"]
     for name, service in services.items():
