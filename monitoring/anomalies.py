@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from monitoring.alerts import emit, iso, make_alert
+from monitoring.drift.checks import two_proportion_z
 from monitoring.queue_probe import QueueProbe
 from monitoring.settings import MonitoringSettings
 from shared.store.base import EventStore, OpsBucket, TimeWindow
@@ -26,6 +27,7 @@ logger = logging.getLogger("monitoring.anomalies")
 
 PATHS = ("sync", "async")
 RATE_FLOOR = 0.01  # a rate under 1 % is never "unusual" against its baseline
+RATE_MIN_Z = 3.29  # and a rise over the baseline must be significant (p < 0.001)
 LATENCY_FLOOR_MS = 10.0  # nor is a latency under 10 ms
 
 
@@ -94,6 +96,24 @@ class AnomalyDetector:
                            f"{baseline:.4g}{unit}", path)
         return None
 
+    def _rate_finding(self, metric: str, part: str, current: OpsBucket, history: Sequence[OpsBucket],
+                      limit: float, over_limit: str) -> Finding | None:
+        """A rate against its limit, or against its baseline when the rise is also significant.
+
+        At a few dozen requests per window one error more is a large relative
+        jump, so a baseline warning also needs a two-proportion z of 3.29
+        (p < 0.001) against the baseline windows' pooled events.
+        """
+        value = _rate(getattr(current, part), current)
+        baseline = self._baseline(history, lambda b: _rate(getattr(b, part), b))
+        finding = self._check_level(metric, value, baseline, limit, RATE_FLOOR, "", None, over_limit=over_limit)
+        if finding is None or value > limit:
+            return finding
+        judged = [b for b in history if b.count >= self.settings.anomaly_min_events]
+        n_base = sum(b.count for b in judged)
+        p_base = sum(getattr(b, part) for b in judged) / n_base if n_base else 0.0
+        return finding if two_proportion_z(p_base, n_base, value, current.count) >= RATE_MIN_Z else None
+
     def _overall(self, now: datetime) -> list[Finding]:
         s = self.settings
         current, history = self._series(now, None)
@@ -104,12 +124,10 @@ class AnomalyDetector:
         }
         findings: list[Finding | None] = []
         if current.count >= s.anomaly_min_events:
-            findings.append(self._check_level(
-                "error_rate", _rate(current.errors, current), self._baseline(history, lambda b: _rate(b.errors, b)),
-                s.error_rate_max, RATE_FLOOR, "", None))
-            findings.append(self._check_level(
-                "invalid_rate", _rate(current.invalid, current), self._baseline(history, lambda b: _rate(b.invalid, b)),
-                s.invalid_rate_max, RATE_FLOOR, "", None, over_limit="warning"))
+            findings.append(self._rate_finding("error_rate", "errors", current, history, s.error_rate_max,
+                                               "critical"))
+            findings.append(self._rate_finding("invalid_rate", "invalid", current, history, s.invalid_rate_max,
+                                               "warning"))
         findings.append(self._throughput(current, history, minutes))
         return [f for f in findings if f]
 
@@ -137,20 +155,27 @@ class AnomalyDetector:
         }
         if current.count < s.anomaly_min_events:
             return []
-        checks: list[tuple[str, str, float | None]] = [
-            ("latency_p50", "latency_p50", None),
-            ("latency_p95", "latency_p95", s.latency_p95_max_ms.get(path)),
-            ("latency_p99", "latency_p99", s.latency_p99_max_ms.get(path)),
-            ("inference_p95", "inference_p95", s.inference_p95_max_ms),
+        # one latency alert per path and check: the broken limit (p99, then p95), else the baseline rise of the
+        # tail (p95), else of the typical request (p50); inference time is judged on its own
+        families: list[list[tuple[str, float | None, str]]] = [
+            [("latency_p99", s.latency_p99_max_ms.get(path), "critical"),
+             ("latency_p95", s.latency_p95_max_ms.get(path), "critical"),
+             ("latency_p50", None, "critical")],
+            [("inference_p95", s.inference_p95_max_ms, "warning")],
         ]
         findings = []
-        for metric, attr, limit in checks:
-            severity = "warning" if metric == "inference_p95" else "critical"
-            baseline = self._baseline(history, lambda b, a=attr: getattr(b, a))  # type: ignore[misc]
-            finding = self._check_level(metric, getattr(current, attr), baseline, limit, LATENCY_FLOOR_MS, " ms",
-                                        path, over_limit=severity)
-            if finding:
-                findings.append(finding)
+        for family in families:
+            candidates = []
+            for metric, limit, severity in family:
+                baseline = self._baseline(history, lambda b, m=metric: getattr(b, m))  # type: ignore[misc]
+                finding = self._check_level(metric, getattr(current, metric), baseline, limit, LATENCY_FLOOR_MS,
+                                            " ms", path, over_limit=severity)
+                if finding:
+                    candidates.append(finding)
+            over = [f for f in candidates if f.threshold is not None and f.value > f.threshold]
+            chosen = over[:1] or [f for f in candidates if f.metric in ("latency_p95", "inference_p95")][:1] \
+                or candidates[:1]
+            findings.extend(chosen)
         return findings
 
     def _queues(self, now: datetime) -> list[Finding]:

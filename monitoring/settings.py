@@ -39,7 +39,7 @@ class MonitoringSettings(BaseServiceSettings):
                                              description="reference categories rarer than this are pooled")
     drift_noise_factor: float = Field(default=3.5, ge=0,
                                       description="distances below this many times the sampling noise are not drift")
-    drift_html_max_features: int = Field(default=20, ge=0, description="feature plots in the HTML report")
+    drift_html_max_features: int = Field(default=10, ge=0, description="feature plots in the HTML report")
 
     # --- anomalies ---------------------------------------------------------------
     anomaly_interval_seconds: int = Field(default=60, ge=5, description="seconds between anomaly checks")

@@ -277,12 +277,15 @@ class DriftCalculator:
 
 
 NOISE_SPLITS = 6
+NOISE_SAMPLE = 6000  # the scale is per unit of sqrt(1/n1 + 1/n2): a subsample estimates it as well, 4x faster
 
 
 def _noise_scale(plan: FeaturePlan, rng: np.random.Generator) -> float:
     """Mean distance between random halves of the reference, divided by sqrt(1/n1 + 1/n2)."""
     assert plan.reference is not None
     values = plan.reference.to_numpy()
+    if len(values) > NOISE_SAMPLE:
+        values = values[rng.choice(len(values), NOISE_SAMPLE, replace=False)]
     n = len(values)
     if n < 20:
         return 0.0

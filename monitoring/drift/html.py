@@ -67,6 +67,11 @@ def _fmt(value: float | None, digits: int = 4) -> str:
     return "" if value is None else f"{value:.{digits}f}"
 
 
+def _ordered(result: DriftResult) -> list:
+    """Drifted checks first, then the closest to their threshold."""
+    return sorted(result.checks, key=lambda c: (not c.drifted, -((c.value or 0) / c.threshold)))
+
+
 def _summary_widgets(result: DriftResult) -> list:
     window = result.window
     first = window.get("first_event") or window.get("since") or "?"
@@ -80,7 +85,7 @@ def _summary_widgets(result: DriftResult) -> list:
     ]
     rows = [[c.name, c.test, _fmt(c.value), _fmt(c.threshold), "DRIFT" if c.drifted else ("-" if c.status == "ok"
              else c.status), _fmt(c.reference_value), _fmt(c.current_value), c.n_current]
-            for c in ([score] if score else []) + result.checks]
+            for c in ([score] if score else []) + _ordered(result)]
     return [
         counter(counters=counters, title=f"Drift report {result.timestamp} - window {span} - model "
                 f"{result.model_version or '?'}"),

@@ -28,7 +28,8 @@ def to_frame(rows: Sequence[dict[str, Any]], names: Sequence[str], categorical: 
     for name in names:
         column = frame[name]
         if name in categorical:
-            frame[name] = column.astype(object).where(column.notna(), np.nan)
+            # the category dtype makes value counts and membership tests hash once per category, not per row
+            frame[name] = column.astype("category")
         elif column.dtype.kind not in "fiub":
             frame[name] = pd.to_numeric(column, errors="coerce").astype(float)
         elif column.dtype.kind != "f":
@@ -44,7 +45,13 @@ def pool_categories(values: pd.Series, kept: Sequence[Any]) -> pd.Series:
     category still shows as a growing pooled share.
     """
     non_null = values.dropna()
-    return non_null.where(non_null.isin(list(kept)), RARE)
+    known = non_null.isin(list(kept))
+    if known.all():
+        return non_null
+    if isinstance(non_null.dtype, pd.CategoricalDtype):
+        pooled = non_null.cat.add_categories([RARE]) if RARE not in non_null.cat.categories else non_null
+        return pooled.where(known, RARE).cat.remove_unused_categories()
+    return non_null.astype(object).where(known, RARE)
 
 
 def shares(values: pd.Series, categories: Sequence[Any]) -> list[float]:

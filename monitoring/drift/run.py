@@ -22,44 +22,54 @@ logger = logging.getLogger("monitoring.drift")
 
 @dataclass(frozen=True)
 class WindowSpec:
-    """Which production events a run looks at: the last N events, since a time, or the last H hours."""
+    """Which production events a run looks at: the last N events, since a time, or the last H hours.
+
+    ``until`` (default: now) ends the window, to re-run drift over a past period.
+    """
 
     last: int | None = None
     since: datetime | None = None
     hours: float | None = None
+    until: datetime | None = None
 
     def resolve(self, settings: MonitoringSettings, now: datetime | None = None) -> tuple[TimeWindow | None, int]:
         """The store query: a time window (None = any time) and the maximum number of events.
 
         Raises:
-            WindowError: impossible bounds (N < 1, H <= 0, a start in the future).
+            WindowError: impossible bounds (N < 1, H <= 0, a start not before the end).
         """
         now = now or datetime.now(UTC)
         if sum(x is not None for x in (self.last, self.since, self.hours)) > 1:
             raise WindowError("give only one of --last, --since, --hours")
+        end = _aware(self.until) if self.until is not None else now
         if self.last is not None:
             if self.last < 1:
                 raise WindowError(f"--last must be at least 1, got {self.last}")
-            return None, self.last
+            return (None if self.until is None else TimeWindow(datetime(1970, 1, 1, tzinfo=UTC), end)), self.last
         if self.since is not None:
-            since = self.since if self.since.tzinfo else self.since.replace(tzinfo=UTC)
-            if since >= now:
-                raise WindowError(f"--since {iso(since)} is not in the past")
-            return TimeWindow(since, now), settings.drift_max_events
+            since = _aware(self.since)
+            if since >= end:
+                what = "is not in the past" if self.until is None else f"is not before --until {iso(end)}"
+                raise WindowError(f"--since {iso(since)} {what}")
+            return TimeWindow(since, end), settings.drift_max_events
         hours = settings.drift_window_hours if self.hours is None else self.hours
         if hours <= 0:
             raise WindowError(f"--hours must be positive, got {hours}")
-        return TimeWindow.last(timedelta(hours=hours), now), settings.drift_max_events
+        return TimeWindow(end - timedelta(hours=hours), end), settings.drift_max_events
 
     def describe(self, window: TimeWindow | None, limit: int) -> dict[str, Any]:
         """The ``window`` object of the summary."""
         return {
-            "since": iso(window.since) if window else None,
+            "since": iso(window.since) if window and self.last is None else None,
             "until": iso(window.until) if window else None,
             "last": self.last,
             "hours": self.hours,
             "max_events": limit,
         }
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class DriftJob:

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import gzip
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
-import orjson
 import pytest
 
 from monitoring.settings import MonitoringSettings
 from shared.store.sqlite import SQLiteEventStore
-from tests.monitoring.factories import make_applications
+from tests.monitoring.factories import make_applications, write_bundle
 
 REFERENCE_ROWS = 4000
 
@@ -26,12 +23,7 @@ def reference_rows() -> list[dict]:
 @pytest.fixture(scope="session")
 def bundle_dir(tmp_path_factory: pytest.TempPathFactory, reference_rows: list[dict]) -> Path:
     """A model bundle folder holding only what monitoring reads."""
-    bundle = tmp_path_factory.mktemp("bundle")
-    with gzip.open(bundle / "reference.jsonl.gz", "wb") as handle:
-        for row in reference_rows:
-            handle.write(orjson.dumps(row) + b"\n")
-    (bundle / "metadata.json").write_text(json.dumps({"version": "test-1", "threshold": {"value": 0.1}}))
-    return bundle
+    return write_bundle(tmp_path_factory.mktemp("bundle"), reference_rows)
 
 
 @pytest.fixture(scope="session")

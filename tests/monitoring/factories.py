@@ -6,12 +6,16 @@ rows fast and with a controllable shift, not a realistic joint distribution.
 
 from __future__ import annotations
 
+import gzip
+import json
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 
 from shared.columns import DAYS_EMPLOYED_UNEMPLOYED, feature_columns, profile
 from shared.event import ScoringEvent, Timings
@@ -103,3 +107,13 @@ def make_events(applications: Iterable[dict[str, Any]], start: datetime | None =
         event.timestamp = (start + i * spacing).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         events.append(event.to_dict())
     return events
+
+
+def write_bundle(folder: Path, rows: list[dict[str, Any]], threshold: float = 0.1) -> Path:
+    """A model bundle folder holding only what monitoring reads (reference sample, metadata)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with gzip.open(folder / "reference.jsonl.gz", "wb") as handle:
+        for row in rows:
+            handle.write(orjson.dumps(row) + b"\n")
+    (folder / "metadata.json").write_text(json.dumps({"version": "test-1", "threshold": {"value": threshold}}))
+    return folder

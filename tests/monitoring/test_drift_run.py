@@ -10,6 +10,7 @@ import pytest
 from monitoring.drift.run import DriftJob, WindowSpec
 from monitoring.exceptions import ReferenceDataError, WindowError
 from monitoring.settings import MonitoringSettings
+from shared.store.base import TimeWindow
 from shared.store.sqlite import SQLiteEventStore
 from tests.monitoring.factories import make_applications, make_events
 
@@ -67,6 +68,21 @@ def test_window_spec_rejects_impossible_bounds(settings: MonitoringSettings) -> 
     window, limit = WindowSpec(hours=3).resolve(settings)
     assert window is not None and window.until - window.since == timedelta(hours=3)
     assert limit == settings.drift_max_events
+    end = datetime(2025, 1, 2, tzinfo=UTC)
+    window, _ = WindowSpec(hours=24, until=end).resolve(settings)
+    assert window == TimeWindow(end - timedelta(hours=24), end)
+    with pytest.raises(WindowError, match="not before"):
+        WindowSpec(since=end, until=end - timedelta(hours=1)).resolve(settings)
+
+
+def test_past_window_with_until(settings: MonitoringSettings, store: SQLiteEventStore, fitted_calculator) -> None:
+    _fill(store, 400, hours_ago=30, income_factor=1.5)  # yesterday: inflated
+    _fill(store, 400, hours_ago=1)  # today: clean
+    job = DriftJob(settings, store, fitted_calculator)
+    past = job.run(WindowSpec(hours=12, until=datetime.now(UTC) - timedelta(hours=20)), html=False)
+    assert past.n_current == 400 and "AMT_INCOME_TOTAL" in past.drifted_features
+    today = job.run(WindowSpec(hours=12), html=False)
+    assert today.n_current == 400 and today.drifted_features == []
 
 
 def test_missing_bundle_is_a_clear_error(settings: MonitoringSettings, store: SQLiteEventStore,

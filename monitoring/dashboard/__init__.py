@@ -1,0 +1,1 @@
+"""The Dash dashboard: operations, scores, drift and alerts pages, all read through the store interface."""
