@@ -56,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     window.add_argument("--since", type=_iso_time, metavar="ISO", help="applications since this UTC time")
     window.add_argument("--hours", type=_positive_float, metavar="H", help="applications of the last H hours "
                         "(default: DRIFT_WINDOW_HOURS)")
+    drift.add_argument("--until", type=_iso_time, metavar="ISO", help="end of the window (default: now), to "
+                       "re-run drift over a past period")
     drift.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     drift.add_argument("--no-html", action="store_true", help="skip the HTML report")
     anomalies = commands.add_parser("anomalies", help="one anomaly check now")
@@ -96,7 +98,7 @@ def _print_drift(summary: dict[str, Any]) -> None:
 def _cmd_drift(args: argparse.Namespace, settings: MonitoringSettings) -> int:
     from monitoring.drift.run import DriftJob, WindowSpec
 
-    spec = WindowSpec(last=args.last, since=args.since, hours=args.hours)
+    spec = WindowSpec(last=args.last, since=args.since, hours=args.hours, until=args.until)
     spec.resolve(settings)  # bad bounds fail before any work
     result = DriftJob(settings, _store(settings)).run(spec, html=not args.no_html)
     summary = result.summary()
