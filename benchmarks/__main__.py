@@ -20,13 +20,14 @@ STEPS = {
     "accuracy": ["-m", "benchmarks.accuracy"],
     "inference": ["-m", "benchmarks.inference"],
     "profile": ["-m", "benchmarks.profile_request", "--tag", "current"],
+    "live-profile": ["-m", "benchmarks.live_profile", "--tag", "current"],
     "endtoend": ["-m", "benchmarks.endtoend"],
     "async": ["-m", "benchmarks.async_jobs"],
     "indexing": ["-m", "benchmarks.indexing"],
 }
 QUICK = {"inference": ["--repeats", "2", "--rows", "1000"], "endtoend": ["--repeats", "1", "--duration", "5"],
          "async": ["--repeats", "1", "--duration", "5"], "indexing": ["--repeats", "1", "--events", "10000"],
-         "profile": ["--requests", "1000"], "accuracy": ["--rows", "5000"]}
+         "profile": ["--requests", "1000"], "live-profile": ["--duration", "5"], "accuracy": ["--rows", "5000"]}
 
 
 def main(argv: list[str] | None = None) -> int:

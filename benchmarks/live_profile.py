@@ -1,0 +1,94 @@
+"""Profile the running gateway under load with py-spy: where the Python CPU goes, HTTP server included.
+
+Starts the gateway (real Redis, events handed off), drives it with wrk at ``--connections``
+for ``--duration`` s and samples it with ``py-spy record --gil`` (only the thread holding
+the GIL: CPU spent in Python, not waits). Writes the raw stacks, the top functions by
+self and by inclusive share, to ``results/profile/live-<tag>.*``.
+
+Usage:
+    .venv/bin/python -m benchmarks.live_profile [--duration 15] [--connections 32] [--tag current] [--env K=V]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmarks.common import BENCH_API_KEY, RESULTS, bundle_info, free_port, log, machine, write_results
+from benchmarks.payloads import ensure_payloads
+from benchmarks.servers import gateway
+from benchmarks.wrk import run_wrk
+
+PROFILE_DIR = RESULTS / "profile"
+
+
+def _frame(frame: str) -> str:
+    """``function (file.py:line)`` -> ``function (file.py)``."""
+    name, _, where = frame.partition(" (")
+    return f"{name} ({where.rsplit(':', 1)[0].rsplit('/', 1)[-1]})" if where else name
+
+
+def aggregate(raw: Path, top: int = 30) -> tuple[list[tuple[str, float]], list[tuple[str, float]], int]:
+    """(inclusive shares, self shares, samples) of a py-spy raw (collapsed stacks) file."""
+    inclusive: collections.Counter[str] = collections.Counter()
+    own: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        frames = [_frame(f) for f in stack.split(";")]
+        for name in set(frames):
+            inclusive[name] += n
+        own[frames[-1]] += n
+    share = (lambda c: [(k, round(100 * v / total, 1)) for k, v in c.most_common(top)]) if total else (lambda c: [])
+    return share(inclusive), share(own), total
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=int, default=15)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--tag", default="current")
+    parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for the gateway")
+    args = parser.parse_args(argv)
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not Path(spy).exists():
+        raise SystemExit("py-spy is not installed (pip install py-spy; it is in the dev extra)")
+    PROFILE_DIR.mkdir(parents=True, exist_ok=True)
+    raw = PROFILE_DIR / f"live-{args.tag}.txt"
+    port = free_port()
+    bodies = ensure_payloads()["applications"]
+    env = dict(item.split("=", 1) for item in args.env)
+    with gateway(port, 1, stream="bench:events:profile", **env) as server:
+        url = f"http://127.0.0.1:{port}"
+        run_wrk(url, bodies, 8, 3, api_key=BENCH_API_KEY)
+        sampler = subprocess.Popen([spy, "record", "--pid", str(server.pid), "--duration", str(args.duration),
+                                    "--rate", "250", "--gil", "--nonblocking", "--format", "raw", "-o", str(raw)],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        load = run_wrk(url, bodies, args.connections, args.duration + 1, api_key=BENCH_API_KEY, server=server)
+        sampler.wait(60)
+    inclusive, own, samples = aggregate(raw)
+    log(f"{samples} samples; {load['rps']} req/s during the profile")
+    command = " ".join([".venv/bin/python -m benchmarks.live_profile", *(argv if argv is not None else sys.argv[1:])])
+    data = {"machine": machine(), "bundle": bundle_info(), "samples": samples, "load": load, "inclusive": inclusive,
+            "self": own, "raw": str(raw), "command": command}
+    markdown = (f"# Live profile of the gateway ({args.tag})\n\npy-spy --gil, {samples} samples over {args.duration} s "
+                f"at {args.connections} connections ({load['rps']} req/s, load average {load['loadavg1']}).\n\n"
+                "Self (% of GIL-holding samples):\n\n" + "\n".join(f"- {v}% {k}" for k, v in own[:20])
+                + "\n\nInclusive:\n\n" + "\n".join(f"- {v}% {k}" for k, v in inclusive[:30])
+                + f"\n\nCommand: `{command}`\n")
+    write_results(f"live-profile-{args.tag}", data, markdown)
+    print(markdown)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
