@@ -6,7 +6,8 @@ encoding and the ONNX model) and writes:
 
 - AUC, refusal rate, and each application's probability and decision (as a digest);
 - approval rate by CODE_GENDER and by age band (from DAYS_BIRTH);
-- parity with an independent path (pandas encoding + LightGBM booster) and with the
+- parity with an independent path (pandas encoding + LightGBM booster, then the bundle's
+  calibration as the scorer applies it) and with the
   scores the bundle stored at build time for its reference sample (``reference.jsonl.gz``).
 
 ``--save-baseline`` keeps the figures in ``results/bench/accuracy-baseline.json``; a later
@@ -115,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     approved = np.array([r.decision == "approved" for r in results])
     independent = lgb.Booster(model_file=str(path / "model.txt")).predict(
         pandas_encode(pd.DataFrame(apps), scorer.state).to_numpy(), num_threads=1)
+    calibrate = getattr(scorer, "calibrate", None)  # the bundle's calibration, when the scorer applies one
+    if calibrate is not None:
+        independent = np.asarray(calibrate(independent))
     with gzip.open(path / "reference.jsonl.gz", "rt") as f:
         reference = [json.loads(line) for line in f]
     stored = np.array([r.pop("score") for r in reference], dtype=np.float64)
