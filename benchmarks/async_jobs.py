@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
                     figures["applications_per_s"] = round(figures.get("jobs_per_s", 0) * args.batch_size, 1)
                 runs.append(figures)
                 log(f"[{repeat + 1}] {kind} saturation: {figures}")
-            best = median(r.get("jobs_per_s") for r in runs if r["kind"] == "single")
+            best = median(r.get("jobs_per_s") for r in runs if r["kind"] == "single" and r["phase"] == "saturation")
             rate = args.rate or min(150.0, best / 2)
             ids = asyncio.run(open_loop(url, bodies, rate, args.duration))
             wait_drained(redis)
