@@ -79,8 +79,8 @@ def _print_drift(summary: dict[str, Any]) -> None:
     window = summary["window"]
     print(f"drift run {summary['report_id']} ({summary['status']}): {summary['message']}")
     print(f"  window: {window.get('first_event') or window.get('since')} -> "
-          f"{window.get('last_event') or window.get('until')}, {summary['n_current']} scored applications "
-          f"(reference: {summary['n_reference']})")
+          f"{window.get('last_event') or window.get('until')}, {summary['n_current']:,} scored applications "
+          f"(reference: {summary['n_reference']:,})")
     if summary["status"] != "ok":
         return
     score = summary["score"]

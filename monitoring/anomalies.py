@@ -28,6 +28,7 @@ logger = logging.getLogger("monitoring.anomalies")
 PATHS = ("sync", "async")
 RATE_FLOOR = 0.01  # a rate under 1 % is never "unusual" against its baseline
 RATE_MIN_Z = 3.29  # and a rise over the baseline must be significant (p < 0.001)
+RATE_MIN_COUNT = 3  # and hold at least 3 such events: one or two errors are never an anomaly
 LATENCY_FLOOR_MS = 10.0  # nor is a latency under 10 ms
 
 
@@ -101,14 +102,17 @@ class AnomalyDetector:
         """A rate against its limit, or against its baseline when the rise is also significant.
 
         At a few dozen requests per window one error more is a large relative
-        jump, so a baseline warning also needs a two-proportion z of 3.29
-        (p < 0.001) against the baseline windows' pooled events.
+        jump, so a baseline warning also needs at least ``RATE_MIN_COUNT`` such
+        events and a two-proportion z of 3.29 (p < 0.001) against the baseline
+        windows' pooled events.
         """
         value = _rate(getattr(current, part), current)
         baseline = self._baseline(history, lambda b: _rate(getattr(b, part), b))
         finding = self._check_level(metric, value, baseline, limit, RATE_FLOOR, "", None, over_limit=over_limit)
         if finding is None or value > limit:
             return finding
+        if getattr(current, part) < RATE_MIN_COUNT:
+            return None
         judged = [b for b in history if b.count >= self.settings.anomaly_min_events]
         n_base = sum(b.count for b in judged)
         p_base = sum(getattr(b, part) for b in judged) / n_base if n_base else 0.0
