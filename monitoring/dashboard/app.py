@@ -93,6 +93,9 @@ def serve(settings: MonitoringSettings) -> None:
     from werkzeug.serving import make_server
 
     app = create_app(settings)
+    if settings.log_level.upper() != "DEBUG":
+        # one access line per page refresh of every open browser is noise; LOG_LEVEL=DEBUG shows them
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = make_server(settings.dash_host, settings.dash_port, app.server, threaded=True)
     logger.info("dashboard on http://%s:%s", settings.dash_host, settings.dash_port,
                 extra={"event": "dashboard_started", "host": settings.dash_host, "port": settings.dash_port})

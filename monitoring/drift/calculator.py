@@ -98,7 +98,8 @@ class DriftCalculator:
     def _categorical(self) -> set[str]:
         return {c.name for c in self.columns if c.kind == "categorical"}
 
-    def _frame(self, rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    def frame(self, rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+        """The analysed columns of ``rows`` (features + ``score``), typed."""
         names = [c.name for c in self.columns] + [prepare.SCORE]
         return prepare.to_frame(rows, names, self._categorical)  # type: ignore[arg-type]
 
@@ -117,7 +118,7 @@ class DriftCalculator:
         """
         if not reference:
             raise ReferenceDataError("the reference sample is empty")
-        frame = self._frame(reference)
+        frame = self.frame(reference)
         self.n_reference = len(frame)
         self.model_version = model_version
         rng = np.random.default_rng(0)
@@ -171,10 +172,6 @@ class DriftCalculator:
         floor = self.config.noise_factor * plan.noise_scale * math.sqrt(1 / len(plan.reference) + 1 / n_current)
         return max(plan.threshold, floor), floor
 
-    def frame(self, rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-        """The analysed columns of ``rows`` (features + ``score``), typed."""
-        return self._frame(rows)
-
     def calculate(self, current: Sequence[Mapping[str, Any]] | pd.DataFrame,
                   window: Mapping[str, Any] | None = None) -> DriftResult:
         """Compare ``current`` (raw applications + ``score``, or :meth:`frame` of them) with the reference.
@@ -198,7 +195,7 @@ class DriftCalculator:
             result.message = f"not enough data: {len(current)} scored applications in the window, {cfg.min_rows} needed"
             result.duration_s = time.perf_counter() - started
             return result
-        frame = current if isinstance(current, pd.DataFrame) else self._frame(current)
+        frame = current if isinstance(current, pd.DataFrame) else self.frame(current)
         for plan in self.plans:
             result.checks.extend(self._check_feature(plan, frame[plan.name], result.distributions))
         result.score = self._check_score(frame[prepare.SCORE], result.distributions)
