@@ -62,49 +62,56 @@ def main() -> int:
 
     store = make_store(settings)
     store.setup()
-    print(f"store: {describe(store)}; filling {args.events:,} events ...", flush=True)
-    t = time.perf_counter()
-    _fill(store, args.events, settings.model_dir)
-    print(f"filled in {time.perf_counter() - t:.1f} s")
+    try:
+        print(f"store: {describe(store)}; filling {args.events:,} events ...", flush=True)
+        t = time.perf_counter()
+        _fill(store, args.events, settings.model_dir)
+        print(f"filled in {time.perf_counter() - t:.1f} s")
 
-    t, c = time.perf_counter(), time.process_time()
-    import monitoring.drift.html  # noqa: F401  (Evidently and its renderer)
-    from monitoring.drift.run import DriftJob, WindowSpec
-
-    print(f"import Evidently: {time.perf_counter() - t:.1f} s wall, {time.process_time() - c:.1f} s CPU")
-    job = DriftJob(settings, store)
-    t, c = time.perf_counter(), time.process_time()
-    job.calculator()
-    print(f"fit reference ({job.calculator().n_reference:,} rows, 120 features): "
-          f"{time.perf_counter() - t:.1f} s wall, {time.process_time() - c:.1f} s CPU")
-    rows = []
-    for i in range(args.repeat):
         t, c = time.perf_counter(), time.process_time()
-        result = job.run(WindowSpec(last=args.events))
-        wall, cpu = time.perf_counter() - t, time.process_time() - c
-        rows.append((wall, cpu, result))
-        print(f"run {i + 1}: {wall:.1f} s wall, {cpu:.1f} s CPU; {result.n_current:,} events; "
-              + ", ".join(f"{k} {v:.1f}" for k, v in result.timings.items())
-              + f"; {len(result.drifted_features)} drifted; load avg {os.getloadavg()[0]:.1f}", flush=True)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print("\n| store | events | run | wall (s) | CPU (s) | sample (s) | compare (s) | HTML (s) |")
-    print("|---|---|---|---|---|---|---|---|")
-    kind = describe(store).split()[0]
-    for i, (wall, cpu, result) in enumerate(rows, start=1):
-        t = result.timings
-        print(f"| {kind} | {result.n_current:,} | {i} | {wall:.1f} | {cpu:.1f} | {t['sample_s']:.1f} | "
-              f"{t['calculate_s']:.1f} | {t['html_s']:.1f} |")
-    walls = sorted(r[0] for r in rows)
-    print(f"\nmedian run {walls[len(walls) // 2]:.1f} s wall; peak RSS {peak:.0f} MB; "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    if not args.keep:
-        drop = getattr(store, "drop_all", None)
-        if drop:
-            drop()
-        store.close()
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{settings.sqlite_path}{suffix}").unlink(missing_ok=True)
+        import monitoring.drift.html  # noqa: F401  (Evidently and its renderer)
+        from monitoring.drift.run import DriftJob, WindowSpec
+
+        print(f"import Evidently: {time.perf_counter() - t:.1f} s wall, {time.process_time() - c:.1f} s CPU")
+        job = DriftJob(settings, store)
+        t, c = time.perf_counter(), time.process_time()
+        job.calculator()
+        print(f"fit reference ({job.calculator().n_reference:,} rows, 120 features): "
+              f"{time.perf_counter() - t:.1f} s wall, {time.process_time() - c:.1f} s CPU")
+        rows = []
+        for i in range(args.repeat):
+            t, c = time.perf_counter(), time.process_time()
+            result = job.run(WindowSpec(last=args.events))
+            wall, cpu = time.perf_counter() - t, time.process_time() - c
+            rows.append((wall, cpu, result))
+            print(f"run {i + 1}: {wall:.1f} s wall, {cpu:.1f} s CPU; {result.n_current:,} events; "
+                  + ", ".join(f"{k} {v:.1f}" for k, v in result.timings.items())
+                  + f"; {len(result.drifted_features)} drifted; load avg {os.getloadavg()[0]:.1f}", flush=True)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print("\n| store | events | run | wall (s) | CPU (s) | sample (s) | compare (s) | HTML (s) |")
+        print("|---|---|---|---|---|---|---|---|")
+        kind = describe(store).split()[0]
+        for i, (wall, cpu, result) in enumerate(rows, start=1):
+            t = result.timings
+            print(f"| {kind} | {result.n_current:,} | {i} | {wall:.1f} | {cpu:.1f} | {t['sample_s']:.1f} | "
+                  f"{t['calculate_s']:.1f} | {t['html_s']:.1f} |")
+        walls = sorted(r[0] for r in rows)
+        print(f"\nmedian run {walls[len(walls) // 2]:.1f} s wall; peak RSS {peak:.0f} MB; "
+              f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    finally:
+        if not args.keep:
+            _drop(store, settings.sqlite_path)
     return 0
+
+
+def _drop(store, sqlite_path: Path) -> None:
+    """Delete the benchmark's indices or SQLite file."""
+    drop = getattr(store, "drop_all", None)
+    if drop:
+        print(f"dropped {drop()}")
+    store.close()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{sqlite_path}{suffix}").unlink(missing_ok=True)
 
 
 if __name__ == "__main__":
