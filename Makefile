@@ -10,7 +10,7 @@ PORT ?= 8000
 DASH_PORT ?= 8050
 export DO_NOT_TRACK := 1
 
-.PHONY: constraints help venv bundle run test test-unit test-integration lint services services-stop services-status stack clean
+.PHONY: browser constraints help venv bundle run test test-unit test-integration lint services services-stop services-status stack clean
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -51,7 +51,16 @@ lint: venv  ## ruff and mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy shared gateway worker
 
-test: venv services  ## install, start the servers, run unit and integration tests
+browser:  ## install Debian's chromium and chromium-driver for the dashboard's browser tests (root), if missing
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && exit 0; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing chromium and chromium-driver (browser tests)"; \
+	  (apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1 || \
+	   (apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null)) || \
+	  echo "could not install chromium: the browser tests will be skipped"; \
+	else echo "chromium not installed and not root: the browser tests will be skipped"; fi
+
+test: venv services browser  ## install, start the servers, run unit and integration tests
 	$(VENV)/bin/pytest -q
 
 constraints:  ## re-pin every dependency from the current environment into constraints.txt
