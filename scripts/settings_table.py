@@ -8,6 +8,7 @@ they agree), so the documentation cannot drift from the settings classes.
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 from typing import Any
@@ -48,7 +49,7 @@ def _default(field: FieldInfo) -> str:
         return ",".join(str(v) for v in value)
     text = str(value)
     if socket.gethostname() in text:
-        return text.replace(socket.gethostname(), "<hostname>")
+        return text.replace(socket.gethostname(), "<hostname>").replace(str(os.getpid()), "<pid>")
     return "dev-only value" if "dev-only" in text else text
 
 
