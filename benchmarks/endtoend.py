@@ -18,7 +18,11 @@ Targets (``--targets``):
   ``model.txt`` (inference in the server process / MLServer's default of one inference
   worker process, which fails to start here: "no current event loop" in the worker, so
   it is not in the defaults), V2 REST, bodies of already-encoded features (it does no
-  validation nor encoding).
+  validation nor encoding);
+- ``mlserver-omp1``: the same with ``OMP_NUM_THREADS=1``: LightGBM's OpenMP threads spin and
+  wait for each other on a busy 2-core machine, which makes MLServer's defaults bimodal
+  (about 120 or about 800 req/s from one run to the next); one thread is steadier.
+  The comparison with the gateway takes the best MLServer variant.
 
 Usage:
     .venv/bin/python -m benchmarks.endtoend [--targets gateway,floor,...] [--connections 8,32,64]
@@ -60,8 +64,9 @@ from benchmarks.servers import (
 )
 from benchmarks.wrk import run_wrk
 
-ALL_TARGETS = ("gateway", "gateway-w2", "floor", "floor-w2", "pandas-sklearn", "mlserver", "mlserver-pw1")
-DEFAULT_TARGETS = "gateway,gateway-w2,floor,floor-w2,pandas-sklearn,mlserver"
+ALL_TARGETS = ("gateway", "gateway-w2", "floor", "floor-w2", "pandas-sklearn", "mlserver", "mlserver-omp1",
+               "mlserver-pw1")
+DEFAULT_TARGETS = "gateway,gateway-w2,floor,floor-w2,pandas-sklearn,mlserver,mlserver-omp1"
 FIGURES = ("rps", "p50_ms", "p90_ms", "p99_ms", "server_cpu_us_per_req", "wrk_cpu_pct", "loadavg1")
 
 
@@ -126,13 +131,14 @@ def build_targets(names: list[str], env: dict[str, str]) -> list[Target]:
             targets.append(Target(name, floor(port, 2 if name.endswith("w2") else 1), port, "/v1/score", apps, None))
         elif name == "pandas-sklearn":
             targets.append(Target(name, baseline(port), port, "/v1/score", apps, None))
-        elif name in ("mlserver", "mlserver-pw1"):
+        elif name in ("mlserver", "mlserver-omp1", "mlserver-pw1"):
             if not mlserver_available():
                 log("MLServer's venv (.bench-venv) is missing: mlserver skipped (see docs/optimisation.md)")
                 continue
             port = free_port()
             repository = mlserver_repository(RESULTS / "bench" / "mlserver")
-            server = mlserver(port, repository, 1 if name.endswith("pw1") else 0)
+            extra = {"OMP_NUM_THREADS": "1"} if name.endswith("omp1") else {}
+            server = mlserver(port, repository, 1 if name.endswith("pw1") else 0, **extra)
             targets.append(Target(name, server, port, f"/v2/models/{MLSERVER_MODEL}/infer", v2, None))
         else:
             raise SystemExit(f"unknown target {name!r}; choose from {', '.join(ALL_TARGETS)}")

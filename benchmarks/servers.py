@@ -73,7 +73,7 @@ def mlserver_available() -> bool:
     return (BENCH_VENV / "bin" / "mlserver").is_file()
 
 
-def mlserver(port: int, repository: Path, parallel_workers: int = 0) -> Server:
+def mlserver(port: int, repository: Path, parallel_workers: int = 0, **extra_env: str) -> Server:
     """MLServer (own venv) on ``port`` (V2 REST), gRPC and metrics on the next two ports.
 
     ``parallel_workers=0`` runs inference in the server process (fastest for a small model);
@@ -83,6 +83,6 @@ def mlserver(port: int, repository: Path, parallel_workers: int = 0) -> Server:
     env = {"MLSERVER_HTTP_PORT": str(port), "MLSERVER_HOST": "127.0.0.1", "MLSERVER_GRPC_PORT": str(port + 1),
            "MLSERVER_METRICS_PORT": str(port + 2), "MLSERVER_PARALLEL_WORKERS": str(parallel_workers),
            "MLSERVER_LOGGING_LEVEL": "WARNING", "PATH": f"{BENCH_VENV / 'bin'}:{os.environ.get('PATH', '')}",
-           "PYTHONPATH": ""}
+           "PYTHONPATH": "", **extra_env}
     return Server(f"mlserver-{port}-pw{parallel_workers}", argv, env,
                   ready_url=f"http://127.0.0.1:{port}/v2/models/{MLSERVER_MODEL}/ready")
