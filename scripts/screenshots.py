@@ -27,7 +27,8 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 
 import numpy as np  # noqa: E402
 
-PAGES = [("operations", "/", 5), ("scores", "/scores", 2), ("drift", "/drift", 3), ("alerts", "/alerts", 0)]
+PAGES = [("operations", "/", 5), ("scores", "/scores", 2), ("drift", "/drift", 3), ("alerts", "/alerts", 0),
+         ("events", "/events", 0)]
 
 
 def _times(n: int, end: datetime, rng: np.random.Generator) -> list[datetime]:

@@ -140,6 +140,11 @@ class DashboardData:
         newest = complete or reports
         return newest[0] if newest else None
 
+    def events(self, key: str | None, limit: int = 100) -> list[dict[str, Any]]:
+        """The newest stored event documents of the window, newest first, as the store holds them."""
+        window, _ = self.window(key)
+        return self.store.recent_events(limit=limit, window=window)
+
     def alerts(self, key: str | None, limit: int = 500) -> list[dict[str, Any]]:
         """Alerts of the window, newest first."""
         window, _ = self.window(key)

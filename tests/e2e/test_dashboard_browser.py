@@ -30,7 +30,7 @@ pytestmark = [
                        reason="chromium and chromedriver not installed (apt-get install -y chromium chromium-driver)"),
 ]
 # page path -> graphs it draws
-PAGES = {"/": 5, "/scores": 2, "/drift": 2, "/alerts": 0}
+PAGES = {"/": 5, "/scores": 2, "/drift": 2, "/alerts": 0, "/events": 0}
 
 
 def _settings(folder: Path, bundle: Path) -> MonitoringSettings:
@@ -99,6 +99,10 @@ def test_page_renders_with_data(servers: dict[str, RunningServer], browser: Any,
         assert "AMT_INCOME_TOTAL" in text and "DRIFT: wasserstein" in text
         assert "AMT_INCOME_TOTAL: reference vs current" in text  # the most drifted feature is plotted
         assert "open the full HTML report" in text
+    elif path == "/events":
+        assert "client_ref" in text and "AMT_INCOME_TOTAL" in text and "No data in this window" not in text
+        assert "ok" in text.split() and "error" in text.split()  # status values of stored documents
+        assert "-events-" not in text and "SQLite file" in text  # says where the documents are stored
     else:
         assert "data_drift" in text and "error_rate" in text and "critical" in text
 
@@ -107,7 +111,8 @@ def test_page_renders_with_data(servers: dict[str, RunningServer], browser: Any,
 def test_page_renders_with_an_empty_store(servers: dict[str, RunningServer], browser: Any, path: str) -> None:
     text = _open(browser, servers["empty"].url + path, PAGES[path])
     expected = {"/": "No data in this window", "/scores": "No data in this window",
-                "/drift": "no drift run in this window yet", "/alerts": "No alert in this window."}[path]
+                "/drift": "no drift run in this window yet", "/alerts": "No alert in this window.",
+                "/events": "No data in this window."}[path]
     assert expected in text
 
 
