@@ -21,8 +21,9 @@ STATUS_STYLE = [
     {"if": {"filter_query": '{status} = "invalid"'}, "backgroundColor": "#fff8e1"},
 ]
 CAPTION = ("The newest {limit} event documents of the window, as stored: one document per scored application or "
-           "failed attempt, in {where}. The client reference is pseudonymised (keyed HMAC-SHA256): the "
-           "client id is never stored. Only a few of the 120 raw features are shown; an empty cell is a missing value.")
+           "failed attempt, in {where}. The client reference is pseudonymised (keyed HMAC-SHA256, first 12 of 32 hex "
+           "digits shown): the client id is never stored. "
+           "Only a few of the 120 raw features are shown; an empty cell is a missing value.")
 
 
 def layout() -> html.Div:
@@ -31,24 +32,24 @@ def layout() -> html.Div:
         "Events",
         "What the platform stores: each scoring request leaves a document with its input, output and timings. "
         "The other pages are aggregations of these documents.",
+        html.P(id="events-caption", className="caption"),
         html.Div(dash_table.DataTable(  # type: ignore[attr-defined]
-            id="events-table", columns=COLUMNS, data=[], sort_action="native", page_size=25,
+            id="events-table", columns=COLUMNS, data=[], sort_action="native", page_size=20,
             style_table={"overflowX": "auto"},
-            style_cell={"fontFamily": "inherit", "fontSize": 12.5, "padding": "4px 8px", "textAlign": "left"},
+            style_cell={"fontFamily": "inherit", "fontSize": 12, "padding": "3px 5px", "textAlign": "left"},
             style_header={"fontWeight": "600", "backgroundColor": "#eceff1"},
             style_data_conditional=STATUS_STYLE,
         ), className="panel wide"),
-        html.P(id="events-caption", className="caption"),
         html.P(id="events-empty", className="caption"),
     )
 
 
 def _cell(value: Any, digits: int | None = None) -> Any:
-    """A table cell: None as empty, floats rounded (``digits`` decimals, else 2)."""
+    """A table cell: None as empty, floats with ``digits`` decimals (else their shortest exact form)."""
     if value is None:
         return ""
     if isinstance(value, float):
-        return f"{value:.{digits if digits is not None else 2}f}"
+        return f"{value:.{digits}f}" if digits is not None else f"{value:.10g}"
     return value
 
 
@@ -59,9 +60,10 @@ def row(doc: Mapping[str, Any]) -> dict[str, Any]:
     out = {
         "timestamp": (doc.get("timestamp") or "").replace("T", " ").rstrip("Z"),
         "path": _cell(doc.get("path")), "status": _cell(doc.get("status")),
-        "client_ref": _cell(doc.get("client_ref")), "score": _cell(doc.get("score"), 4),
+        "client_ref": (doc.get("client_ref") or "")[:12] + ("…" if doc.get("client_ref") else ""),
+        "score": _cell(doc.get("score"), 4),
         "decision": _cell(doc.get("decision")), "threshold": _cell(doc.get("threshold"), 4),
-        "total_ms": _cell(timings.get("total_ms")), "inference_ms": _cell(timings.get("inference_ms"), 3),
+        "total_ms": _cell(timings.get("total_ms"), 2), "inference_ms": _cell(timings.get("inference_ms"), 3),
         "error_type": _cell(doc.get("error_type")),
     }
     out.update({name: _cell(features.get(name)) for name in FEATURES})
