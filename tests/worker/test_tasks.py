@@ -107,13 +107,14 @@ def test_an_abandoned_job_is_retried_or_failed_with_its_reason(fake_redis: faker
                                  timeout=5)
     lost = queue.enqueue_call(SCORE_JOB, kwargs={"applications": synthetic_applications(1), "request_id": "gone"},
                               timeout=5)
+    prepared_from = time.time()  # the executions expire at (prepare time + timeout + grace) >= this + 6 s
     for job in (retried, lost):  # what a worker does before running a job, then it "dies"
         queue.remove(job)
         worker.prepare_execution(job)
         worker.prepare_job_execution(job)
     assert {retried.get_status(), lost.get_status()} == {JobStatus.STARTED}
     # the execution record expires after the job's timeout + the grace: not before
-    queue.started_job_registry.cleanup(timestamp=time.time() + 5, exception_handlers=worker._exc_handlers)
+    queue.started_job_registry.cleanup(timestamp=prepared_from + 5, exception_handlers=worker._exc_handlers)
     assert lost.get_status() == JobStatus.STARTED
     queue.started_job_registry.cleanup(timestamp=time.time() + 7, exception_handlers=worker._exc_handlers)
     retried.refresh()
