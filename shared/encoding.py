@@ -61,6 +61,7 @@ class EncodingState:
     _employed: int = field(default=-1, repr=False, compare=False)
     _take: Any = field(default=None, repr=False, compare=False)
     _at: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
+    _width: int = field(default=0, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if "DAYS_EMPLOYED" in self.numeric:
@@ -72,6 +73,7 @@ class EncodingState:
         for column, values in self.categories.items():
             self._slots[column] = {value: offset + i for i, value in enumerate(values)}
             offset += len(values)
+        object.__setattr__(self, "_width", offset)
 
     @property
     def feature_names(self) -> list[str]:
@@ -83,8 +85,8 @@ class EncodingState:
 
     @property
     def n_features(self) -> int:
-        """Width of the encoded matrix."""
-        return len(self.numeric) + len(DOMAIN_FEATURES) + sum(len(v) for v in self.categories.values())
+        """Width of the encoded matrix (computed once: ``encode`` reads it on every call)."""
+        return self._width
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, for the bundle metadata."""
