@@ -25,6 +25,7 @@ from benchmarks.common import (
     RESULTS,
     ROOT,
     bundle_dir,
+    drop_streams,
     free_port,
     log,
     machine,
@@ -87,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             for server, _ in variants.values():
                 server.stop()
+            drop_streams("bench:events:ab-A", "bench:events:ab-B")
     summary: dict[str, Any] = {}
     for label, mine in runs.items():
         text = variants[label][0].log_path.read_text() if variants[label][0].log_path else ""  # type: ignore[union-attr]

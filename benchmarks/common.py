@@ -195,6 +195,18 @@ def http_ok(url: str, timeout: float = 2.0) -> bool:
         return False
 
 
+def drop_streams(*names: str, redis_url: str | None = None) -> None:
+    """Delete the Redis streams a benchmark wrote its events to (best effort)."""
+    from redis import Redis
+
+    try:
+        client = Redis.from_url(redis_url or os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+        client.delete(*names)
+        client.close()
+    except Exception as exc:  # a benchmark's result must not be lost to a clean-up failure
+        log(f"could not delete {names}: {exc}")
+
+
 def free_port() -> int:
     """A free TCP port on 127.0.0.1."""
     import socket

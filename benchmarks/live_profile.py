@@ -18,7 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from benchmarks.common import BENCH_API_KEY, RESULTS, bundle_info, free_port, log, machine, write_results
+from benchmarks.common import BENCH_API_KEY, RESULTS, bundle_info, drop_streams, free_port, log, machine, write_results
 from benchmarks.payloads import ensure_payloads
 from benchmarks.servers import gateway
 from benchmarks.wrk import run_wrk
@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         load = run_wrk(url, bodies, args.connections, args.duration + 1, api_key=BENCH_API_KEY, server=server)
         sampler.wait(60)
+    drop_streams("bench:events:profile")
     inclusive, own, samples = aggregate(raw)
     log(f"{samples} samples; {load['rps']} req/s during the profile")
     command = " ".join([".venv/bin/python -m benchmarks.live_profile", *(argv if argv is not None else sys.argv[1:])])

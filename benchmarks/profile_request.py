@@ -33,7 +33,7 @@ from typing import Any
 
 import orjson
 
-from benchmarks.common import BENCH_API_KEY, RESULTS, bundle_dir, bundle_info, log, machine, write_results
+from benchmarks.common import BENCH_API_KEY, RESULTS, bundle_dir, bundle_info, drop_streams, log, machine, write_results
 from benchmarks.payloads import ensure_payloads
 
 PROFILE_DIR = RESULTS / "profile"
@@ -232,6 +232,8 @@ async def _drive(bodies: list[bytes], n: int, profile: str | None, tag: str,
         return out
     finally:
         await driver.stop()
+        if redis_url:
+            drop_streams("bench:profile-events", redis_url=redis_url)
 
 
 def main(argv: list[str] | None = None) -> int:
