@@ -92,7 +92,13 @@ def field_errors(error: ValidationError) -> list[dict[str, Any]]:
     return out
 
 
+_INT64 = 2**63
+
+
 def _jsonable(value: Any) -> Any:
+    """The offending value as JSON can carry it (orjson refuses integers beyond 64 bits)."""
+    if isinstance(value, int) and not isinstance(value, bool) and not -_INT64 <= value < _INT64:
+        return str(value)[:200]
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
     return repr(value)[:200]

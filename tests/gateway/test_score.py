@@ -70,9 +70,17 @@ def test_a_missing_or_wrong_key_is_401(client: TestClient, headers: dict[str, st
     assert events(client) == []  # unauthenticated calls do not write to the event store
 
 
-def test_without_keys_only_when_allowed(make_client: Any) -> None:
-    open_client = make_client(api_keys="", allow_no_api_key=True)
+def test_without_keys_only_when_allowed_and_said_at_start_up(make_client: Any,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING", logger="gateway"):
+        open_client = make_client(api_keys="", allow_no_api_key=True)
     assert post_json(open_client, "/v1/score", example_application(), {}).status_code == 200
+    assert any("API KEYS DISABLED" in r.getMessage() for r in caplog.records)
+
+
+def test_a_key_is_required_by_default(make_client: Any) -> None:
+    keyed = make_client()
+    assert post_json(keyed, "/v1/score", example_application(), {}).status_code == 401
 
 
 def test_a_missing_required_field_is_named(client: TestClient) -> None:
@@ -107,6 +115,17 @@ def test_an_unknown_category_names_the_allowed_values(client: TestClient) -> Non
     assert error["rule"] == "literal_error" and error["value"] == "Mortgage"
     for allowed in columns_by_name()["NAME_CONTRACT_TYPE"].categories:
         assert allowed in error["message"]
+
+
+@pytest.mark.parametrize("field", [CLIENT_ID, "CNT_CHILDREN", "AMT_CREDIT", "EXT_SOURCE_1", "UNKNOWN_FIELD"])
+def test_an_integer_beyond_64_bits_is_a_422_not_a_500(client: TestClient, field: str) -> None:
+    application = example_application()
+    application.pop(field, None)
+    huge = 10**25  # orjson cannot write it back: the error entry carries it as text
+    body = orjson.dumps(application)[:-1] + f',"{field}":{huge}}}'.encode()
+    response = client.post("/v1/score", content=body, headers={**HEADERS, "Content-Type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert _errors(response)[field]["value"] == str(huge)
 
 
 def test_an_extra_field_is_refused(client: TestClient) -> None:
