@@ -177,6 +177,8 @@ def _event_counts(stack: Stack, field: str, values: list[str]) -> dict[str, int]
         body = {"size": 0, "query": {"terms": {field: values}},
                 "aggs": {"by": {"terms": {"field": field, "size": len(values) + 10}}}}
         answer = es.post(f"/{stack.prefix}-events-*/_search", params={"allow_no_indices": "true"}, json=body)
+        if answer.status_code == 503:  # the day's index was just created: its shard is not active yet
+            return {}
         answer.raise_for_status()
         return {b["key"]: b["doc_count"] for b in answer.json()["aggregations"]["by"]["buckets"]}
 
