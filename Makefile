@@ -30,9 +30,13 @@ run: bundle  ## embedded mode: API on 127.0.0.1:$(PORT), dashboard on 127.0.0.1:
 	@mkdir -p var
 	@echo "API:        http://127.0.0.1:$(PORT)  (docs: http://127.0.0.1:$(PORT)/docs)"
 	@echo "Dashboard:  http://127.0.0.1:$(DASH_PORT)"
-	@if [ -z "$$API_KEYS" ]; then echo "No API_KEYS set: the API accepts requests without a key (ALLOW_NO_API_KEY=true, development only)."; fi
-	@env -u REDIS_URL -u ELASTICSEARCH_URL MODEL_DIR=$(MODEL_DIR) PORT=$(PORT) DASH_PORT=$(DASH_PORT) \
-	  ALLOW_NO_API_KEY=$${ALLOW_NO_API_KEY:-$$([ -z "$$API_KEYS" ] && echo true || echo false)} \
+	@if [ -z "$$API_KEYS" ] && [[ ! "$$ALLOW_NO_API_KEY" =~ ^(1|true|yes|on)$$ ]]; then \
+	  API_KEYS=$$($(PY) scripts/dev_api_key.py) && export API_KEYS && \
+	  echo "API key:    $$API_KEYS  (development key, kept in var/dev-api-key; header X-API-Key)"; \
+	elif [ -z "$$API_KEYS" ]; then \
+	  echo "API key:    NONE: ALLOW_NO_API_KEY=true, every /v1 route is open (development only)"; \
+	fi; \
+	env -u REDIS_URL -u ELASTICSEARCH_URL MODEL_DIR=$(MODEL_DIR) PORT=$(PORT) DASH_PORT=$(DASH_PORT) \
 	  PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho -f Procfile.embedded start
 
 services:  ## start Redis (6379) and Elasticsearch (9200), reusing servers already up

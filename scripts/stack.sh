@@ -5,7 +5,7 @@
 #
 #   1. REDIS_URL / ELASTICSEARCH_URL unset (or pointing at 127.0.0.1:6379 / :9200): starts the
 #      servers of `make services` when they are down (scripts/services.sh start, idempotent).
-#   2. API_KEYS unset: generates a development key once (var/stack-api-key, mode 600), uses
+#   2. API_KEYS unset: generates a development key once (var/dev-api-key, mode 600; the same as `make run`), uses
 #      it and prints it when the stack is ready. ALLOW_NO_API_KEY=true runs without a key.
 #   3. Ctrl-C (SIGINT) or SIGTERM: honcho sends SIGTERM to each process group, SIGKILL after
 #      5 s; then this script looks for any process still carrying this run's marker in its
@@ -63,14 +63,9 @@ api_keys() {
         warn "API_KEYS is not set and ALLOW_NO_API_KEY=true: the API accepts requests WITHOUT ANY KEY (development only)."
         return 0
     fi
-    local keyfile=$ROOT/var/stack-api-key
-    if [[ ! -s $keyfile ]]; then
-        mkdir -p "$ROOT/var"
-        (umask 077 && "$VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(24))' >"$keyfile")
-    fi
-    API_KEYS=$(tr -d '[:space:]' <"$keyfile")
+    API_KEYS=$("$VENV/bin/python" "$ROOT/scripts/dev_api_key.py")
     export API_KEYS STACK_DEV_API_KEY=$API_KEYS
-    say "API_KEYS is not set: using the development key of var/stack-api-key (printed once the stack is ready)."
+    say "API_KEYS is not set: using the development key of var/dev-api-key (printed once the stack is ready)."
 }
 
 ports() {

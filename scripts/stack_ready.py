@@ -115,7 +115,7 @@ def banner(probe: Probe, env: dict[str, str], elapsed: float) -> str:
     """The lines printed once everything answers."""
     key = env.get("STACK_DEV_API_KEY")
     if key:
-        key_line = f"  API key    {key}  (development key, kept in var/stack-api-key; set API_KEYS to use yours)"
+        key_line = f"  API key    {key}  (development key, kept in var/dev-api-key; set API_KEYS to use yours)"
     elif env.get("API_KEYS"):
         key_line = "  API key    one of API_KEYS (header X-API-Key)"
     else:
