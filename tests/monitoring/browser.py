@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -14,9 +15,14 @@ CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 
 
 def chromium_paths() -> tuple[str, str] | None:
-    """(chromium, chromedriver) executables, or None when one is missing."""
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver = shutil.which("chromedriver")
+    """(chromium, chromedriver) executables, or None when one is missing.
+
+    Debian's chromium here; GitHub's Ubuntu runners carry Google Chrome and its
+    driver instead (the driver's folder in CHROMEWEBDRIVER).
+    """
+    browser = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
+    folder = os.environ.get("CHROMEWEBDRIVER")
+    driver = shutil.which("chromedriver") or (shutil.which("chromedriver", path=folder) if folder else None)
     return (browser, driver) if browser and driver else None
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import urllib.request
 from functools import cache
+from typing import NoReturn
 
 import pytest
 
@@ -52,17 +53,24 @@ def redis_url() -> str | None:
     return DEFAULT_REDIS if _redis_answers(DEFAULT_REDIS) else None
 
 
+def _missing(message: str) -> NoReturn:
+    """Skip on a developer's machine; fail in CI (CI=true), where `make test` started the servers."""
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"{message}: CI must not skip the integration tests", pytrace=False)
+    pytest.skip(message)
+
+
 def require_elasticsearch() -> str:
-    """The Elasticsearch URL, or skip the test (run `make services` to get one)."""
+    """The Elasticsearch URL, or skip the test (run `make services` to get one); a failure in CI."""
     url = elasticsearch_url()
     if url is None:
-        pytest.skip("no Elasticsearch on 127.0.0.1:9200 and ELASTICSEARCH_URL unset (run `make services`)")
+        _missing("no Elasticsearch on 127.0.0.1:9200 and ELASTICSEARCH_URL unset (run `make services`)")
     return url
 
 
 def require_redis() -> str:
-    """The Redis URL, or skip the test (run `make services` to get one)."""
+    """The Redis URL, or skip the test (run `make services` to get one); a failure in CI."""
     url = redis_url()
     if url is None:
-        pytest.skip("no Redis on 127.0.0.1:6379 and REDIS_URL unset (run `make services`)")
+        _missing("no Redis on 127.0.0.1:6379 and REDIS_URL unset (run `make services`)")
     return url
