@@ -43,7 +43,8 @@ java_major() {
     echo "${v%%.*}"
 }
 
-# es_find_java: set ES_JAVA_HOME to a JDK 21+ (the given one, else the newest under /usr/lib/jvm).
+# es_find_java: set ES_JAVA_HOME to a JDK 21+ (the given one, else the newest of /usr/lib/jvm/*, JAVA_HOME
+# and the java on PATH).
 es_find_java() {
     local d v best="" best_v=0
     if [[ -n ${ES_JAVA_HOME:-} ]]; then
@@ -51,13 +52,17 @@ es_find_java() {
         [[ -n $v && $v -ge 21 ]] || die "ES_JAVA_HOME=$ES_JAVA_HOME is not a JDK 21 or newer (found '${v:-none}'); Elasticsearch $ES_VERSION needs Java 21+."
         return 0
     fi
-    for d in /usr/lib/jvm/*/; do
+    local candidates=(/usr/lib/jvm/*/)
+    [[ -n ${JAVA_HOME:-} ]] && candidates+=("$JAVA_HOME")
+    command -v java >/dev/null && candidates+=("$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")")
+    for d in "${candidates[@]}"; do
+        [[ -d $d ]] || continue
         d=$(realpath "$d")
         [[ -x $d/bin/java ]] || continue
         v=$(java_major "$d")
         [[ -n $v && $v -ge 21 && $v -gt $best_v ]] && { best=$d; best_v=$v; }
     done
-    [[ -n $best ]] || die "Elasticsearch $ES_VERSION needs Java 21 or newer and no such JDK is under /usr/lib/jvm (Java 17 is refused): install a JDK 21+ there (e.g. Temurin 21) or set ES_JAVA_HOME to one."
+    [[ -n $best ]] || die "Elasticsearch $ES_VERSION needs Java 21 or newer and no such JDK is under /usr/lib/jvm, in JAVA_HOME or on PATH (Java 17 is refused): install a JDK 21+ (e.g. Temurin 21) or set ES_JAVA_HOME to one."
     export ES_JAVA_HOME=$best
 }
 
