@@ -51,9 +51,11 @@ services-status:  ## say which server runs where
 stack: bundle  ## full stack without Docker: servers (started if down), gateway, workers, indexer, monitoring, dashboard
 	@PORT=$(PORT) DASH_PORT=$(DASH_PORT) MODEL_DIR=$(MODEL_DIR) VENV=$(VENV) bash scripts/stack.sh
 
-lint: venv  ## ruff and mypy
+lint: venv  ## ruff, mypy, hadolint and actionlint (as the CI's lint job)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy shared gateway worker
+	$(VENV)/bin/hadolint Dockerfile.gateway Dockerfile.worker Dockerfile.monitoring Dockerfile.space
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" actionlint
 
 browser:  ## install Debian's chromium and chromium-driver for the dashboard's browser tests (root), if missing
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && exit 0; \
