@@ -42,7 +42,9 @@ class IndexResult:
 class OpsBucket:
     """Operational figures of one time bucket (all paths unless asked for one).
 
-    Latencies are milliseconds; None when the bucket holds no scored event.
+    Latencies are milliseconds. Scores (mean and percentiles) are over the
+    scored events; percentiles are exact in SQLite, estimates (t-digest) in
+    Elasticsearch. Everything but the counts is None when the bucket holds no scored event.
     """
 
     start: datetime
@@ -53,6 +55,9 @@ class OpsBucket:
     approved: int = 0
     refused: int = 0
     mean_score: float | None = None
+    score_p10: float | None = None
+    score_p50: float | None = None
+    score_p90: float | None = None
     latency_p50: float | None = None
     latency_p95: float | None = None
     latency_p99: float | None = None
@@ -110,7 +115,7 @@ class EventStore(abc.ABC):
     # --- monitoring queries ---------------------------------------------------
     @abc.abstractmethod
     def operations(self, window: TimeWindow, interval: timedelta, path: str | None = None) -> list[OpsBucket]:
-        """Per time bucket: counts by status and decision, mean score, latency and inference percentiles."""
+        """Per time bucket: counts by status and decision, score mean and p10/p50/p90, timing percentiles."""
 
     @abc.abstractmethod
     def latency_percentiles(self, window: TimeWindow, path: str | None = None, field: str = "total_ms",

@@ -240,7 +240,7 @@ class ElasticsearchEventStore(EventStore):
 
     @translate_errors
     def operations(self, window: TimeWindow, interval: timedelta, path: str | None = None) -> list[OpsBucket]:
-        """Per time bucket: counts by status and decision, mean score, latency and inference percentiles."""
+        """Per time bucket: counts by status and decision, score mean and p10/p50/p90, timing percentiles."""
         common.bucket_starts(window, interval)  # refuses too many buckets before asking the server
         response = self._aggregate(self._query(window, path=path), elastic_aggs.operations_aggs(window, interval))
         return elastic_aggs.parse_operations(response, window, interval)

@@ -16,6 +16,7 @@ from shared.store import common
 from shared.store.base import OpsBucket, TimeWindow
 
 _OPS_PERCENTS = (50.0, 95.0, 99.0)
+SCORE_PERCENTS = (10.0, 50.0, 90.0)  # the spread of the scores per bucket (OpsBucket.score_p10/p50/p90)
 
 
 def _percentiles(field: str, percents: Sequence[float]) -> dict[str, Any]:
@@ -27,7 +28,11 @@ def _percentile_values(agg: dict[str, Any]) -> list[float | None]:
 
 
 def operations_aggs(window: TimeWindow, interval: timedelta) -> dict[str, Any]:
-    """Buckets of ``interval`` starting at ``window.since``: status and decision counts, mean score, percentiles."""
+    """Buckets of ``interval`` starting at ``window.since``.
+
+    Per bucket: counts by status and decision; over the scored events, the mean score and
+    the score and timing percentiles.
+    """
     since, until = common.window_ms(window)
     width = common.interval_ms(interval)
     return {
@@ -46,6 +51,7 @@ def operations_aggs(window: TimeWindow, interval: timedelta) -> dict[str, Any]:
                     "aggs": {
                         "decision": {"terms": {"field": "decision", "size": 10}},
                         "mean_score": {"avg": {"field": "score"}},
+                        "score": _percentiles("score", SCORE_PERCENTS),
                         "total": _percentiles("timings.total_ms", _OPS_PERCENTS),
                         "inference": _percentiles("timings.inference_ms", _OPS_PERCENTS),
                         "queue_wait": _percentiles("timings.queue_wait_ms", (95.0,)),
@@ -72,6 +78,7 @@ def parse_operations(response: dict[str, Any], window: TimeWindow, interval: tim
                 "error", 0)
             bucket.approved, bucket.refused = decisions.get("approved", 0), decisions.get("refused", 0)
             bucket.mean_score = scored["mean_score"].get("value")
+            bucket.score_p10, bucket.score_p50, bucket.score_p90 = _percentile_values(scored["score"])
             bucket.latency_p50, bucket.latency_p95, bucket.latency_p99 = _percentile_values(scored["total"])
             bucket.inference_p50, bucket.inference_p95, bucket.inference_p99 = _percentile_values(
                 scored["inference"])

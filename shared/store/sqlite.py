@@ -168,7 +168,7 @@ class SQLiteEventStore(EventStore):
 
     # --- monitoring queries ---------------------------------------------------
     def operations(self, window: TimeWindow, interval: timedelta, path: str | None = None) -> list[OpsBucket]:
-        """Per time bucket: counts by status and decision, mean score, latency and inference percentiles."""
+        """Per time bucket: counts by status and decision, score mean and p10/p50/p90, timing percentiles."""
         starts = common.bucket_starts(window, interval)
         width = common.interval_ms(interval)
         since, _ = common.window_ms(window)
@@ -186,19 +186,22 @@ class SQLiteEventStore(EventStore):
             bucket = buckets[start]
             bucket.count, bucket.ok, bucket.invalid, bucket.errors = count, ok, invalid, errors
             bucket.approved, bucket.refused, bucket.mean_score = approved, refused, mean_score
-        timings: dict[int, dict[str, list[float]]] = {start: {} for start in starts}
+        values: dict[int, dict[str, list[float]]] = {start: {} for start in starts}  # bucket -> field -> values
         where, params = self._where(window, "ok", path)
         rows = self._conn().execute(
-            f"SELECT {bucket_sql} AS b, total_ms, inference_ms, queue_wait_ms FROM events{where}",
+            f"SELECT {bucket_sql} AS b, score, total_ms, inference_ms, queue_wait_ms FROM events{where}",
             [since, since, *params],
         )
-        for start, total, inference, queue_wait in rows:
-            per_field = timings[start]
-            for name, value in (("total_ms", total), ("inference_ms", inference), ("queue_wait_ms", queue_wait)):
+        for start, score, total, inference, queue_wait in rows:
+            per_field = values[start]
+            for name, value in (("score", score), ("total_ms", total), ("inference_ms", inference),
+                                ("queue_wait_ms", queue_wait)):
                 if value is not None:
                     per_field.setdefault(name, []).append(value)
-        for start, per_field in timings.items():
+        for start, per_field in values.items():
             bucket = buckets[start]
+            scores = sorted(per_field.get("score", ()))
+            bucket.score_p10, bucket.score_p50, bucket.score_p90 = (common.percentile(scores, q) for q in (10, 50, 90))
             total = sorted(per_field.get("total_ms", ()))
             inference = sorted(per_field.get("inference_ms", ()))
             queue_wait = sorted(per_field.get("queue_wait_ms", ()))

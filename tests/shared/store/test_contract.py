@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from shared.store.base import EventStore, TimeWindow
+from shared.store.base import EventStore, OpsBucket, TimeWindow
 from tests.utils.events import make_event, many_events
 
 T0 = datetime(2026, 3, 10, 10, 0, tzinfo=UTC)
@@ -141,6 +141,45 @@ def test_operations_buckets(loaded: EventStore) -> None:
     assert first.queue_wait_p95 == pytest.approx(55.0, abs=3.0)  # async i = 1, 3, ..., 29: 2..58 ms
 
 
+def _score_percentiles(buckets: list[OpsBucket]) -> list[tuple[float | None, ...]]:
+    return [(b.score_p10, b.score_p50, b.score_p90) for b in buckets]
+
+
+# Known answers are linear interpolation between the sorted scores (numpy's default); Elasticsearch's
+# t-digest is exact on so few values, and the tolerance (half the 0.01 step between scores) keeps any
+# other percentile or an event from outside the bucket from passing.
+SCORE_ABS = 0.005
+
+
+def test_operations_score_percentiles(loaded: EventStore) -> None:
+    buckets = loaded.operations(W, timedelta(minutes=30))
+    # scores i/100 of i = 0..29, 30..59, 60..89, 90..99 (the 0.99 just after W is not in the last bucket)
+    expected = [(0.029, 0.145, 0.261), (0.329, 0.445, 0.561), (0.629, 0.745, 0.861), (0.909, 0.945, 0.981)]
+    for got, want in zip(_score_percentiles(buckets), expected, strict=True):
+        assert got == pytest.approx(want, abs=SCORE_ABS)
+    window = TimeWindow(T0 + timedelta(minutes=7), T0 + timedelta(minutes=67))
+    sync = loaded.operations(window, timedelta(minutes=30), path="sync")  # even i = 8..36, then 38..66
+    assert _score_percentiles(sync) == [pytest.approx((0.108, 0.22, 0.332), abs=SCORE_ABS),
+                                        pytest.approx((0.408, 0.52, 0.632), abs=SCORE_ABS)]
+
+
+def test_operations_score_percentiles_of_a_skewed_bucket(store: EventStore) -> None:
+    # 16 low scores and 4 high ones: the median stays low while the mean is pulled up.
+    scores = [i / 100 for i in range(16)] + [0.90, 0.92, 0.94, 0.96]
+    events = [make_event(T0 + timedelta(seconds=i), score=score, event_id=f"skew-{i}")
+              for i, score in enumerate(scores)]
+    events += [make_event(T0 + timedelta(minutes=40), score=0.7, event_id="alone"),
+               make_event(T0 + timedelta(minutes=41), status="error", event_id="failed")]
+    store.index_events(events)
+    store.refresh()
+    skewed, alone, quiet = store.operations(TimeWindow(T0, T0 + timedelta(minutes=90)), timedelta(minutes=30))
+    assert skewed.mean_score == pytest.approx(0.246)
+    assert _score_percentiles([skewed]) == [pytest.approx((0.019, 0.095, 0.922), abs=SCORE_ABS)]
+    assert (alone.count, alone.ok) == (2, 1)
+    assert _score_percentiles([alone]) == [pytest.approx((0.7, 0.7, 0.7))]  # the error has no score
+    assert _score_percentiles([quiet]) == [(None, None, None)]
+
+
 def test_operations_unaligned_window_path_and_empty_buckets(loaded: EventStore) -> None:
     window = TimeWindow(T0 + timedelta(minutes=7), T0 + timedelta(minutes=67))
     buckets = loaded.operations(window, timedelta(minutes=30), path="sync")
@@ -149,6 +188,7 @@ def test_operations_unaligned_window_path_and_empty_buckets(loaded: EventStore) 
     quiet = loaded.operations(TimeWindow(T0 - timedelta(hours=3), T0 - timedelta(hours=2)), timedelta(minutes=20))
     assert len(quiet) == 3
     assert all(b.count == 0 and b.latency_p95 is None and b.mean_score is None for b in quiet)
+    assert all(b.score_p10 is None and b.score_p50 is None and b.score_p90 is None for b in quiet)
     with pytest.raises(ValueError):
         loaded.operations(W, timedelta(milliseconds=1))
 
