@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -17,6 +17,7 @@ from rq import Queue, Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
+from rq.utils import utcparse
 from starlette.concurrency import run_in_threadpool
 
 from gateway.exceptions import InvalidApplicationError, JobNotFoundError, ServiceUnavailableError
@@ -167,15 +168,28 @@ class JobService:
             answer["reason"] = failure_reason(latest.exc_string if latest else None)
         return answer
 
-    async def depth(self) -> float | None:
-        """Jobs waiting in the queue (None when unknown)."""
+    async def backlog(self) -> tuple[float | None, float | None]:
+        """Jobs waiting in the queue and the age in seconds of the oldest (0 when empty); None when unknown.
+
+        Published on ``/metrics``: in embedded mode the queue lives in this process, and the
+        monitoring scheduler, a process of its own, reads it there.
+        """
         if self.queue is None:
-            return None
+            return None, None
         try:
-            return float(await run_in_threadpool(_count, self.queue))
+            depth, age = await run_in_threadpool(_backlog, self.queue)
         except RedisError:
-            return None
+            return None, None
+        return float(depth), age
 
 
-def _count(queue: Queue) -> int:
-    return queue.count
+def _backlog(queue: Queue) -> tuple[int, float | None]:
+    depth = queue.count
+    if not depth:
+        return 0, 0.0
+    head = queue.get_job_ids(0, 1)
+    raw = queue.connection.hget(queue.job_class.key_for(head[0]), "enqueued_at") if head else None
+    if not raw:  # the head job's hash expired or was deleted between the two reads
+        return depth, None
+    enqueued = utcparse(raw.decode() if isinstance(raw, bytes) else str(raw))
+    return depth, max(0.0, (datetime.now(UTC) - enqueued).total_seconds())

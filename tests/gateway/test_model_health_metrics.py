@@ -84,10 +84,20 @@ def test_metrics_count_requests_scores_decisions_errors_and_state(client: TestCl
     assert _metric(text, 'gateway_errors_total{kind="validation"}') == 1
     assert _metric(text, 'gateway_errors_total{kind="malformed_json"}') == 1
     assert _metric(text, "gateway_queue_depth") == 0
+    assert _metric(text, "gateway_queue_oldest_age_seconds") == 0
     assert _metric(text, "gateway_model_loaded") == 1
     for name in ("gateway_events_pending", "gateway_events_spooled", "gateway_events_dropped",
                  "gateway_events_published", "gateway_events_redis_ok"):
         _metric(text, name)
+
+
+def test_metrics_publish_the_backlog_of_the_in_process_queue(make_client: Any) -> None:
+    idle = make_client(embedded_worker=False)  # no worker: the jobs stay queued
+    for _ in range(2):
+        assert post_json(idle, "/v1/jobs", example_application()).status_code == 202
+    text = idle.get("/metrics").text
+    assert _metric(text, "gateway_queue_depth") == 2
+    assert 0 <= _metric(text, "gateway_queue_oldest_age_seconds") < 60  # the oldest job was enqueued just now
 
 
 def test_unknown_paths_share_one_metrics_label(client: TestClient) -> None:
