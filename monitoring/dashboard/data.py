@@ -40,6 +40,7 @@ class ReferenceScores:
     approval_rate: float | None
     threshold: float | None
     n: int
+    median: float | None = None  # median score of the reference sample
 
 
 class DashboardData:
@@ -125,8 +126,9 @@ class DashboardData:
         if meta.is_file():
             threshold = (json.loads(meta.read_text()).get("threshold") or {}).get("value")
         approval = float((scores < threshold).mean()) if threshold is not None and len(scores) else None
+        median = float(np.median(scores)) if len(scores) else None
         return ReferenceScores(shares=(counts / max(len(scores), 1)).tolist(), approval_rate=approval,
-                               threshold=threshold, n=len(scores))
+                               threshold=threshold, n=len(scores), median=median)
 
     def reports(self, key: str | None, limit: int = 200) -> list[dict[str, Any]]:
         """Drift runs of the window, newest first."""

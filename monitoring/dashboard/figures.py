@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from shared.store.base import OpsBucket
 
@@ -112,23 +113,35 @@ def score_distribution(histogram: Sequence[tuple[float, float, int]], reference:
     return _layout(fig, title, "% of applications", "predicted probability of default")
 
 
-def score_trend(buckets: Sequence[OpsBucket], reference_approval: float | None) -> go.Figure:
-    """Mean score and approval rate per bucket."""
-    title = "Mean score and approval rate over time"
+def score_trend(buckets: Sequence[OpsBucket], reference_approval: float | None,
+                reference_median: float | None = None) -> go.Figure:
+    """Per bucket: the score spread (p10-p90 band and median) above, the approval rate below."""
+    title = "Score percentiles and approval rate over time"
     scored = [b for b in buckets if b.approved + b.refused]
     if not scored:
         return empty(title)
     x = [b.start for b in scored]
-    fig = go.Figure()
+    band = COLORS["current"]
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.62, 0.38], vertical_spacing=0.06)
+    # the band: p10 first (no line, no legend entry), then p90 filled down to it; hover names p10 and p90
+    fig.add_scatter(x=x, y=[b.score_p10 for b in scored], name="score p10", mode="lines", showlegend=False,
+                    line={"width": 0, "color": band}, hovertemplate="p10: %{y:.3f}<extra></extra>", row=1, col=1)
+    fig.add_scatter(x=x, y=[b.score_p90 for b in scored], name="score p10-p90", mode="lines", fill="tonexty",
+                    fillcolor="rgba(21, 101, 192, 0.18)", line={"width": 0, "color": band},
+                    hovertemplate="p90: %{y:.3f}<extra></extra>", row=1, col=1)
+    fig.add_scatter(x=x, y=[b.score_p50 for b in scored], name="median score", mode="lines",
+                    line={"color": band}, hovertemplate="%{y:.3f}", row=1, col=1)
     fig.add_scatter(x=x, y=[100 * b.approved / (b.approved + b.refused) for b in scored], name="approval rate (%)",
-                    mode="lines+markers", line={"color": COLORS["ok"]})
-    fig.add_scatter(x=x, y=[b.mean_score for b in scored], name="mean score", mode="lines+markers",
-                    line={"color": COLORS["current"]}, yaxis="y2")
+                    mode="lines", line={"color": COLORS["ok"]}, hovertemplate="%{y:.1f} %", row=2, col=1)
+    if reference_median is not None:
+        fig.add_hline(y=reference_median, line_dash="dot", line_color=COLORS["reference"], row=1, col=1,
+                      annotation_text="reference median", annotation_position="top left")
     if reference_approval is not None:
-        fig.add_hline(y=100 * reference_approval, line_dash="dot", line_color=COLORS["reference"],
-                      annotation_text="reference approval rate")
-    fig.update_layout(yaxis2={"overlaying": "y", "side": "right", "title": "mean score", "showgrid": False})
-    return _layout(fig, title, "approval rate (%)")
+        fig.add_hline(y=100 * reference_approval, line_dash="dot", line_color=COLORS["reference"], row=2, col=1,
+                      annotation_text="reference", annotation_position="top left")
+    fig.update_yaxes(rangemode="tozero", row=1, col=1)
+    fig.update_yaxes(title_text="approved %", row=2, col=1)
+    return _layout(fig, title, "score")  # the first y axis: the score plot's
 
 
 def drift_history(reports: Sequence[dict[str, Any]]) -> go.Figure:

@@ -94,7 +94,9 @@ def test_page_renders_with_data(servers: dict[str, RunningServer], browser: Any,
         assert "Throughput (applications per minute)" in text and "No data in this window" not in text
         assert "1,500" in text  # requests in the 24 h window
     elif path == "/scores":
-        assert "Approval rate" in text and "reference:" in text and "No data in this window" not in text
+        # the card labels are upper-cased by the style sheet
+        assert "APPROVAL RATE" in text and "reference:" in text and "No data in this window" not in text
+        assert "Score percentiles and approval rate over time" in text and "score p10-p90" in text
     elif path == "/drift":
         assert "AMT_INCOME_TOTAL" in text and "DRIFT: wasserstein" in text
         assert "AMT_INCOME_TOTAL: reference vs current" in text  # the most drifted feature is plotted

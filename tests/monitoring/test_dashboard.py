@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 
 from monitoring.dashboard import figures
@@ -52,6 +53,31 @@ def test_figures_with_data(data: DashboardData, store: SQLiteEventStore) -> None
     assert abs(sum(reference.shares) - 1) < 1e-9
     dist = figures.score_distribution(data.scores("1h")["histogram"], reference.shares, reference.threshold)
     assert [t.name for t in dist.data] == ["training reference", "this window"]
+
+
+def test_score_trend_draws_the_spread_per_bucket(data: DashboardData, store: SQLiteEventStore,
+                                                 reference_rows: list[dict]) -> None:
+    events = make_events(make_applications(300, seed=52), start=datetime.now(UTC) - timedelta(minutes=50),
+                         spacing=timedelta(seconds=5))
+    store.index_events(events)
+    buckets, _ = data.operations("1h")
+    scored = [b for b in buckets if b.ok]
+    reference = data.reference_scores()
+    assert reference is not None
+    assert reference.median == pytest.approx(float(np.median([r["score"] for r in reference_rows])))
+    fig = figures.score_trend(buckets, reference.approval_rate, reference.median)
+    traces = {t.name: t for t in fig.data}
+    assert list(traces) == ["score p10", "score p10-p90", "median score", "approval rate (%)"]
+    # one point per bucket holding scored events, the band filled from p10 up to p90
+    assert list(traces["score p10"].y) == [b.score_p10 for b in scored]
+    assert list(traces["score p10-p90"].y) == [b.score_p90 for b in scored]
+    assert traces["score p10-p90"].fill == "tonexty"
+    assert list(traces["median score"].y) == [b.score_p50 for b in scored]
+    assert all(b.score_p10 < b.score_p50 < b.score_p90 for b in scored)  # type: ignore[operator]
+    assert traces["approval rate (%)"].yaxis == "y2"
+    # the reference median in the score plot (top), its approval rate in the approval plot (bottom)
+    assert {(shape.yref, shape.y0) for shape in fig.layout.shapes} == {
+        ("y", reference.median), ("y2", 100 * reference.approval_rate)}
 
 
 def test_drift_rows_pivot_checks_per_feature() -> None:

@@ -25,8 +25,9 @@ def layout() -> html.Div:
         html.Div([
             panel("scores-distribution", "Share of applications per score band: blue for this window, grey for the "
                                          "training reference. The dashed line is the refusal threshold."),
-            panel("scores-trend", "Approval rate (left axis) and mean score (right axis) per time bucket; the "
-                                  "dotted line is the approval rate on the reference sample."),
+            panel("scores-trend", "Per time bucket. Top: the band holds the middle 80 % of the scores (p10 to "
+                                  "p90), the line is the median score. Bottom: the approval rate. The dotted grey "
+                                  "lines are the reference sample's median score and approval rate."),
         ], className="grid"),
     )
 
@@ -56,4 +57,5 @@ def register(app: Dash, data: DashboardData) -> None:
         return (cards,
                 figures.score_distribution(scores["histogram"], reference.shares if reference else None,
                                            reference.threshold if reference else None),
-                figures.score_trend(buckets, reference.approval_rate if reference else None))
+                figures.score_trend(buckets, reference.approval_rate if reference else None,
+                                    reference.median if reference else None))
