@@ -9,7 +9,12 @@ its own scorer after the fork.
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import multiprocessing
+import os
+import signal
+import sys
 import threading
 import time
 from typing import Any
@@ -31,6 +36,7 @@ logger = logging.getLogger(__name__)
 JOB_SERIALIZER = JSONSerializer  # the gateway enqueues with the same one
 RESTART_DELAY_S = 5
 HEARTBEAT_MIN_INTERVAL_S = 1.0
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
 class ScoringWorker(SimpleWorker):
@@ -61,6 +67,12 @@ class ScoringWorker(SimpleWorker):
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
         """Load the scorer (once per process), then run RQ's work loop; flush the events at the end."""
+        if threading.current_thread() is threading.main_thread():
+            # The pool forks with the stop signals blocked (ScoringPool.start_worker); one that came
+            # since is delivered now, to a handler that exits: the worker has nothing running yet.
+            for sig in STOP_SIGNALS:
+                signal.signal(sig, _exit_before_work)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         try:
             tasks.load_runtime(self.connection, self.settings)
         except ScorerUnavailableError:
@@ -96,6 +108,78 @@ class ScoringWorker(SimpleWorker):
         """
         timeout = job.timeout if job.timeout and job.timeout > 0 else Queue.DEFAULT_TIMEOUT
         return int(timeout) + self.abandoned_grace_s
+
+
+def _exit_before_work(signum: int, _frame: Any) -> None:
+    """A stop signal while the worker is still starting: nothing is running, exit now."""
+    raise SystemExit(0)
+
+
+class ScoringPool(WorkerPool):
+    """RQ's WorkerPool, forking each worker with SIGINT and SIGTERM blocked.
+
+    A forked worker runs the pool's signal handlers until RQ's loop installs its
+    own: a stop signal in that window (the pool stopping while it respawns a
+    worker) was handled as if the worker were the pool, and the worker went on
+    working while the pool waited for it forever. Blocked, the signal waits: the
+    worker receives it once it can exit on it (ScoringWorker.work), and the pool
+    once the new worker is on the record its stop goes through.
+    """
+
+    def start_worker(self, *args: Any, **kwargs: Any) -> None:
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            super().start_worker(*args, **kwargs)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+_PR_SET_PDEATHSIG = 1
+_fork_parent = 0
+
+
+def _remember_parent() -> None:
+    global _fork_parent
+    _fork_parent = os.getpid()
+
+
+def _die_with_parent() -> None:
+    """In a forked child: get SIGTERM when the process that forked it dies (Linux).
+
+    A worker killed outright (OOM, SIGKILL) left its RQ scheduler process (RQ
+    forks one per worker holding the scheduler lock) running forever with no
+    parent; a pool killed outright left its workers. SIGTERM is their orderly stop.
+    """
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: nothing to do
+        return
+    if os.getppid() != _fork_parent:  # the parent died before prctl took effect
+        os._exit(0)
+
+
+def tie_children_to_their_parent() -> None:
+    """Every process forked from now on (workers, their schedulers) dies with its parent."""
+    if sys.platform.startswith("linux"):
+        os.register_at_fork(before=_remember_parent, after_in_child=_die_with_parent)
+
+
+def _end_stragglers(timeout_s: float = 5.0) -> None:
+    """End the pool's child processes still alive once RQ's pool returned.
+
+    RQ's pool stops the workers it has on record; one forked just as the stop
+    came (between its start and its record) is not on it and would outlive the pool.
+    """
+    children = multiprocessing.active_children()
+    for child in children:
+        logger.warning("worker process %s outlived the pool's stop: ending it", child.pid)
+        child.terminate()
+    deadline = time.monotonic() + timeout_s
+    for child in children:
+        child.join(max(0.0, deadline - time.monotonic()))
+        if child.is_alive():
+            child.kill()
+            child.join(1.0)
 
 
 class ThreadWorker(ScoringWorker):
@@ -192,7 +276,7 @@ class EmbeddedWorker:
 
 
 def run_pool(settings: WorkerSettings, processes: int | None = None, burst: bool = False) -> None:
-    """Run RQ's WorkerPool of ScoringWorkers until SIGINT/SIGTERM (or, with ``burst``, an empty queue).
+    """Run a pool (RQ's WorkerPool) of ScoringWorkers until SIGINT/SIGTERM (or, with ``burst``, an empty queue).
 
     Args:
         settings: worker settings (``REDIS_URL`` is required).
@@ -202,8 +286,12 @@ def run_pool(settings: WorkerSettings, processes: int | None = None, burst: bool
     if not settings.redis_url:
         raise SystemExit("REDIS_URL is required for the worker pool (embedded mode runs a worker inside the gateway)")
     ScoringWorker.settings = settings  # inherited by the forked workers
+    tie_children_to_their_parent()
     connection = Redis.from_url(settings.redis_url)
-    pool = WorkerPool([settings.queue_name], connection=connection, num_workers=processes or settings.processes,
+    pool = ScoringPool([settings.queue_name], connection=connection, num_workers=processes or settings.processes,
                       worker_class=ScoringWorker, serializer=JOB_SERIALIZER)
     logger.info("worker pool starting", extra={"processes": pool.num_workers, "queue": settings.queue_name})
-    pool.start(burst=burst, logging_level=settings.rq_log_level)
+    try:
+        pool.start(burst=burst, logging_level=settings.rq_log_level)
+    finally:
+        _end_stragglers()

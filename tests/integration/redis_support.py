@@ -80,6 +80,8 @@ def worker_pool(env: dict[str, str], processes: int, log: Path) -> Iterator[subp
                 except subprocess.TimeoutExpired:
                     os.killpg(pool.pid, signal.SIGKILL)
                     pool.wait(5)
+            with contextlib.suppress(ProcessLookupError):  # nothing of this test may outlive it
+                os.killpg(pool.pid, signal.SIGKILL)
 
 
 def free_port() -> int:

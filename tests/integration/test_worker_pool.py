@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -106,3 +108,53 @@ def test_a_worker_killed_mid_job_never_loses_the_job(kill_db: str, tiny_bundle: 
     assert answer["status"] == "failed"
     assert answer["reason"].startswith("AbandonedJobError"), answer
     assert _loads(client) == 3  # one load per worker process: the first and its two replacements
+
+
+def _session_members(sid: int) -> list[int]:
+    """Pids of the live processes of session ``sid`` (field 6 of /proc/PID/stat)."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[3]) == sid and fields[0] != "Z":  # fields[3] is the session id, fields[0] the state
+            members.append(int(entry.name))
+    return members
+
+
+@pytest.mark.parametrize(("delay_s", "stop"), [(0.0, signal.SIGTERM), (0.3, signal.SIGTERM), (1.0, signal.SIGTERM),
+                                               (1.0, signal.SIGKILL)])
+def test_a_pool_whose_worker_was_killed_leaves_no_process_once_stopped(
+        pool_db: str, tiny_bundle: Path, tmp_path: Path, delay_s: float, stop: signal.Signals) -> None:
+    """Killed workers leave no orphan (RQ's scheduler process), a stop during a respawn reaches the new
+    worker, and a pool killed outright takes its workers with it."""
+    client = redis.Redis.from_url(pool_db)
+    client.delete(LOADS_KEY)
+    log = tmp_path / "pool.log"
+    with worker_pool(subprocess_env(pool_db, tiny_bundle, tmp_path), 1, log) as pool:
+        wait_for(lambda: _loads(client) == 1, 60, what="the worker loaded its scorer")
+        worker = next(pid for pid in _session_members(pool.pid) if _parent(pid) == pool.pid)
+        os.kill(worker, signal.SIGKILL)  # the pool respawns it within about a second
+        wait_for(lambda: any(_parent(pid) == pool.pid and pid != worker for pid in _session_members(pool.pid)), 10,
+                 what="the pool respawned a worker")
+        time.sleep(delay_s)  # 0: stopped while the new worker starts; 1 s: once it works
+        pool.send_signal(stop)
+        pool.wait(60)
+        try:
+            wait_for(lambda: not _session_members(pool.pid), 15, what="every process of the pool ended")
+        except AssertionError:
+            left = _session_members(pool.pid)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pool.pid, signal.SIGKILL)
+            raise AssertionError(f"processes {left} outlived the pool: {log.read_text()[-3000:]}") from None
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        return int((Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError):
+        return None
