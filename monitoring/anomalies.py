@@ -6,6 +6,10 @@ baseline, the median of the previous ``ANOMALY_BASELINE_WINDOWS`` windows
 (warning: unusual for this service, though within limits). Medians, so one bad
 window in the baseline does not hide the next one. Rates and percentiles are
 not judged on fewer than ``ANOMALY_MIN_EVENTS`` events.
+
+The event figures of past windows come from the store. The queue backlog is a
+reading of the moment that no event records, so its baseline comes from the
+readings of this detector's previous checks (:class:`QueueHistory`).
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from typing import Any
 
 from monitoring.alerts import emit, iso, make_alert
 from monitoring.drift.checks import two_proportion_z
-from monitoring.queue_probe import QueueProbe
+from monitoring.exceptions import QueueProbeError
+from monitoring.queue_probe import QueueProbe, QueueStats
 from monitoring.settings import MonitoringSettings
 from shared.store.base import EventStore, OpsBucket, TimeWindow
 
@@ -30,6 +35,9 @@ RATE_FLOOR = 0.01  # a rate under 1 % is never "unusual" against its baseline
 RATE_MIN_Z = 3.29  # and a rise over the baseline must be significant (p < 0.001)
 RATE_MIN_COUNT = 3  # and hold at least 3 such events: one or two errors are never an anomaly
 LATENCY_FLOOR_MS = 10.0  # nor is a latency under 10 ms
+QUEUE_DEPTH_FLOOR = 100  # nor a backlog under 100 jobs (half a second of the measured async capacity)
+QUEUE_AGE_FLOOR_S = 10.0  # nor an oldest job younger than 10 s
+QUEUE_BASELINE_MIN_WINDOWS = 3  # previous windows with readings needed before the queue baseline is used
 
 
 @dataclass
@@ -54,6 +62,39 @@ def _rate(part: int, bucket: OpsBucket) -> float:
     return part / bucket.count if bucket.count else 0.0
 
 
+class QueueHistory:
+    """The backlog readings of the previous checks, per queue: the queue baselines' memory.
+
+    A window's figure is the largest reading taken in it (the peak backlog the
+    checks saw); the baseline is the median of those peaks over the previous
+    windows, as for the other metrics. The memory starts empty with the process,
+    so a restarted scheduler judges the queues on their limits only until it has
+    readings in ``QUEUE_BASELINE_MIN_WINDOWS`` previous windows.
+    """
+
+    def __init__(self) -> None:
+        self._readings: dict[str, list[tuple[datetime, int, float]]] = {}
+
+    def add(self, now: datetime, stats: Sequence[QueueStats], keep: timedelta) -> None:
+        """Record this check's readings and forget those older than ``keep``."""
+        for q in stats:
+            readings = self._readings.setdefault(q.name, [])
+            readings.append((now, q.depth, q.oldest_age_s or 0.0))
+            readings[:] = [r for r in readings if r[0] >= now - keep]
+
+    def baseline(self, name: str, now: datetime, width: timedelta, windows: int) -> tuple[float | None, float | None]:
+        """Median over the previous ``windows`` windows of the peak (depth, oldest age); None without enough."""
+        peaks: dict[int, tuple[int, float]] = {}
+        for moment, depth, age in self._readings.get(name, []):
+            index = int((now - moment) / width)  # 0: the current window
+            if 1 <= index <= windows:
+                old_depth, old_age = peaks.get(index, (0, 0.0))
+                peaks[index] = (max(old_depth, depth), max(old_age, age))
+        if len(peaks) < min(QUEUE_BASELINE_MIN_WINDOWS, windows):
+            return None, None
+        return _median([d for d, _ in peaks.values()]), _median([a for _, a in peaks.values()])
+
+
 class AnomalyDetector:
     """Measures the last window and raises alerts.
 
@@ -67,6 +108,7 @@ class AnomalyDetector:
         self.settings = settings
         self.store = store
         self.queue_probe = queue_probe
+        self.queue_history = QueueHistory()
         self.last_measurements: dict[str, Any] = {}
 
     # --- measuring -------------------------------------------------------------
@@ -136,17 +178,26 @@ class AnomalyDetector:
         return [f for f in findings if f]
 
     def _throughput(self, current: OpsBucket, history: Sequence[OpsBucket], minutes: float) -> Finding | None:
+        """Events per minute against ``THROUGHPUT_MIN/MAX_PER_MIN``, else against the baseline (both ways)."""
         s = self.settings
-        baseline = _median([b.count for b in history]) if history else None
-        if baseline is None or baseline < s.anomaly_min_events:
-            return None
         value, factor = current.count / minutes, s.anomaly_baseline_factor
-        per_min = baseline / minutes
+        baseline = _median([b.count for b in history]) if history else None
+        per_min = baseline / minutes if baseline is not None else None
+        low = s.throughput_min_per_min or None
+        if low is not None and value < low:
+            return Finding("throughput", "critical", value, low, per_min,
+                           f"traffic is {value:.3g}/min, below the minimum {low:.4g}/min")
+        if value > s.throughput_max_per_min:
+            return Finding("throughput", "warning", value, s.throughput_max_per_min, per_min,
+                           f"traffic is {value:.3g}/min, above {s.throughput_max_per_min:.4g}/min: "
+                           f"near the service's capacity")
+        if baseline is None or per_min is None or baseline < s.anomaly_min_events:
+            return None
         if current.count * factor < baseline:
-            return Finding("throughput", "warning", value, None, per_min,
+            return Finding("throughput", "warning", value, low, per_min,
                            f"traffic dropped to {value:.3g}/min from a baseline of {per_min:.3g}/min")
         if current.count > factor * baseline:
-            return Finding("throughput", "info", value, None, per_min,
+            return Finding("throughput", "info", value, s.throughput_max_per_min, per_min,
                            f"traffic surged to {value:.3g}/min from a baseline of {per_min:.3g}/min")
         return None
 
@@ -159,12 +210,12 @@ class AnomalyDetector:
         }
         if current.count < s.anomaly_min_events:
             return []
-        # one latency alert per path and check: the broken limit (p99, then p95), else the baseline rise of the
-        # tail (p95), else of the typical request (p50); inference time is judged on its own
+        # one latency alert per path and check: the broken limit (p99, then p95, then p50), else the baseline rise
+        # of the tail (p95), else of the typical request (p50); inference time is judged on its own
         families: list[list[tuple[str, float | None, str]]] = [
             [("latency_p99", s.latency_p99_max_ms.get(path), "critical"),
              ("latency_p95", s.latency_p95_max_ms.get(path), "critical"),
-             ("latency_p50", None, "critical")],
+             ("latency_p50", s.latency_p50_max_ms.get(path), "critical")],
             [("inference_p95", s.inference_p95_max_ms, "warning")],
         ]
         findings = []
@@ -187,18 +238,24 @@ class AnomalyDetector:
             self.last_measurements["queues"] = "not measured (embedded mode: no REDIS_URL)"
             return []
         s = self.settings
-        stats = self.queue_probe.measure(now)
-        self.last_measurements["queues"] = [vars(q) for q in stats]
-        findings = []
+        try:
+            stats = self.queue_probe.measure(now)
+        except QueueProbeError as exc:  # the other checks still run; the next check tries again
+            logger.warning("queue backlog not measured: %s", exc, extra={"event": "queue_probe_failed"})
+            self.last_measurements["queues"] = f"not measured ({exc})"
+            return []
+        width = timedelta(seconds=s.anomaly_window_seconds)
+        measured, findings = [], []
         for q in stats:
-            if q.depth > s.queue_depth_max:
-                findings.append(Finding("queue_depth", "warning", q.depth, s.queue_depth_max, None,
-                                        f"queue {q.name} holds {q.depth} jobs (limit {s.queue_depth_max})", q.name))
-            if q.oldest_age_s is not None and q.oldest_age_s > s.queue_age_max_seconds:
-                findings.append(Finding("queue_oldest_age", "critical", q.oldest_age_s, s.queue_age_max_seconds, None,
-                                        f"oldest job of queue {q.name} waits for {q.oldest_age_s:.0f} s "
-                                        f"(limit {s.queue_age_max_seconds:g} s)", q.name))
-        return findings
+            depth_base, age_base = self.queue_history.baseline(q.name, now, width, s.anomaly_baseline_windows)
+            measured.append({**vars(q), "baseline_depth": depth_base, "baseline_oldest_age_s": age_base})
+            findings.append(self._check_level("queue_depth", q.depth, depth_base, s.queue_depth_max,
+                                              QUEUE_DEPTH_FLOOR, " jobs", q.name, over_limit="warning"))
+            findings.append(self._check_level("queue_oldest_age", q.oldest_age_s, age_base, s.queue_age_max_seconds,
+                                              QUEUE_AGE_FLOOR_S, " s", q.name, over_limit="critical"))
+        self.queue_history.add(now, stats, width * (s.anomaly_baseline_windows + 1))
+        self.last_measurements["queues"] = measured
+        return [f for f in findings if f]
 
     # --- running ------------------------------------------------------------------
     def findings(self, now: datetime | None = None) -> list[Finding]:

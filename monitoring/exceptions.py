@@ -15,3 +15,7 @@ class NotFittedError(MonitoringError):
 
 class WindowError(MonitoringError):
     """A drift or anomaly window was asked for with impossible bounds."""
+
+
+class QueueProbeError(MonitoringError):
+    """The job queue's backlog could not be read: its source (Redis, the gateway) did not answer."""

@@ -50,12 +50,22 @@ class MonitoringSettings(BaseServiceSettings):
     anomaly_cooldown_seconds: int = Field(default=900, ge=0, description="same alert not repeated within this time")
     error_rate_max: float = Field(default=0.02, ge=0, le=1, description="share of status=error events")
     invalid_rate_max: float = Field(default=0.2, ge=0, le=1, description="share of refused (invalid) inputs")
-    latency_p95_max_ms: dict[str, float] = Field(default_factory=lambda: {"sync": 100.0, "async": 2000.0})
-    latency_p99_max_ms: dict[str, float] = Field(default_factory=lambda: {"sync": 300.0, "async": 5000.0})
+    throughput_min_per_min: float = Field(
+        default=0.0, ge=0, description="events per minute below which traffic is an outage (critical); 0: off")
+    throughput_max_per_min: float = Field(
+        default=60_000.0, gt=0, description="events per minute above which the service nears its capacity (warning)")
+    latency_p50_max_ms: dict[str, float] = Field(default_factory=lambda: {"sync": 50.0, "async": 1000.0},
+                                                 description="per path, JSON")
+    latency_p95_max_ms: dict[str, float] = Field(default_factory=lambda: {"sync": 100.0, "async": 2000.0},
+                                                 description="per path, JSON")
+    latency_p99_max_ms: dict[str, float] = Field(default_factory=lambda: {"sync": 300.0, "async": 5000.0},
+                                                 description="per path, JSON")
     inference_p95_max_ms: float = Field(default=50.0, gt=0)
     queue_depth_max: int = Field(default=1000, ge=0)
     queue_age_max_seconds: float = Field(default=60.0, gt=0)
     rq_queues: str = Field(default="scoring", description="comma-separated RQ queue names to watch")
+    rq_key_prefix: str = Field(default="rq", min_length=1,
+                               description="namespace of RQ's Redis keys: PREFIX:queue:NAME, PREFIX:job:ID")
     retention_interval_seconds: int = Field(default=86_400, ge=60)
 
     # --- dashboard -----------------------------------------------------------------

@@ -8,7 +8,8 @@ import fakeredis
 import pytest
 
 from monitoring.anomalies import AnomalyDetector
-from monitoring.queue_probe import QueueProbe
+from monitoring.exceptions import QueueProbeError
+from monitoring.queue_probe import QueueProbe, QueueStats
 from monitoring.settings import MonitoringSettings
 from shared.store.sqlite import SQLiteEventStore
 from tests.monitoring.factories import make_applications, make_events
@@ -124,3 +125,115 @@ def test_queue_backlog_read_from_a_real_rq_queue(anomaly_settings: MonitoringSet
 def test_no_probe_in_embedded_mode(anomaly_settings: MonitoringSettings) -> None:
     assert QueueProbe.from_settings(anomaly_settings) is None
     assert QueueProbe.from_settings(anomaly_settings, fakeredis.FakeRedis()) is not None
+
+
+def test_latency_p50_has_its_own_limit(anomaly_settings: MonitoringSettings, store: SQLiteEventStore) -> None:
+    _steady(store)
+    _window(store, 0, latency_ms=40.0)  # p50 about 40 ms: under the p95/p99 limits, over a 30 ms p50 limit
+    settings = anomaly_settings.model_copy(update={"latency_p50_max_ms": {"sync": 30.0}})
+    latency = [f for f in AnomalyDetector(settings, store).findings(NOW) if f.metric.startswith("latency")]
+    assert [(f.metric, f.severity, f.threshold) for f in latency] == [("latency_p50", "critical", 30.0)]
+    assert latency[0].value > 30.0 and latency[0].baseline is not None
+
+
+def test_throughput_limits_apart_from_the_baseline(anomaly_settings: MonitoringSettings,
+                                                   store: SQLiteEventStore) -> None:
+    _steady(store)
+    _window(store, 0, n=5)  # 1/min: a drop against the baseline (warning) ...
+    floor = anomaly_settings.model_copy(update={"throughput_min_per_min": 5.0})
+    (low,) = [f for f in AnomalyDetector(floor, store).findings(NOW) if f.metric == "throughput"]
+    assert (low.severity, low.value, low.threshold) == ("critical", pytest.approx(1.0), 5.0)  # ... under the minimum
+    assert low.baseline == pytest.approx(12.0)
+    ceiling = anomaly_settings.model_copy(update={"throughput_max_per_min": 10.0})
+    (high,) = [f for f in AnomalyDetector(ceiling, store).findings(NOW - timedelta(minutes=5))
+               if f.metric == "throughput"]  # 12/min, as usual, but over the 10/min capacity
+    assert (high.severity, high.value, high.threshold) == ("warning", pytest.approx(12.0), 10.0)
+
+
+def test_minimum_throughput_needs_no_history(anomaly_settings: MonitoringSettings, store: SQLiteEventStore) -> None:
+    settings = anomaly_settings.model_copy(update={"throughput_min_per_min": 1.0})
+    (silent,) = AnomalyDetector(settings, store).findings(NOW)
+    assert (silent.metric, silent.severity, silent.value, silent.baseline) == ("throughput", "critical", 0.0, 0.0)
+
+
+def test_default_limits_stay_quiet_on_normal_traffic(anomaly_settings: MonitoringSettings,
+                                                     store: SQLiteEventStore) -> None:
+    _steady(store)
+    _window(store, 0, n=60, latency_ms=20.0)  # p50 about 20 ms: a busy but normal sync window
+    defaults = MonitoringSettings()
+    assert defaults.throughput_min_per_min == 0 and defaults.latency_p50_max_ms == {"sync": 50.0, "async": 1000.0}
+    settings = anomaly_settings.model_copy(update={"anomaly_baseline_factor": 100.0})  # limits only
+    assert AnomalyDetector(settings, store).findings(NOW) == []
+
+
+class ScriptedProbe:
+    """A queue probe answering the readings it is given, one per check."""
+
+    def __init__(self, readings: list[tuple[int, float | None]]) -> None:
+        self.readings = list(readings)
+
+    def measure(self, now: datetime | None = None) -> list[QueueStats]:
+        depth, age = self.readings.pop(0)
+        return [QueueStats("scoring", depth, age)]
+
+
+def _queue_findings(detector: AnomalyDetector, minutes_ago: list[int]) -> list[list]:
+    return [[f for f in detector.findings(NOW - timedelta(minutes=m)) if f.metric.startswith("queue")]
+            for m in minutes_ago]
+
+
+def test_queue_backlog_against_its_baseline(anomaly_settings: MonitoringSettings, store: SQLiteEventStore) -> None:
+    # a queue that usually holds a few jobs, checked once a minute, then 150 jobs waiting 40 s: both under their
+    # limits (1000 jobs, 60 s) but far over the usual backlog
+    readings = [(5, 1.0), (0, None), (8, 2.0), (4, 1.0), (6, 1.5), (0, None)] * 3 + [(150, 40.0)]
+    detector = AnomalyDetector(anomaly_settings, store, ScriptedProbe(readings))
+    *before, last = _queue_findings(detector, list(range(len(readings) - 1, -1, -1)))
+    assert all(found == [] for found in before)
+    by_metric = {f.metric: f for f in last}
+    assert set(by_metric) == {"queue_depth", "queue_oldest_age"}
+    depth, age = by_metric["queue_depth"], by_metric["queue_oldest_age"]
+    assert (depth.severity, depth.value, depth.threshold, depth.path) == ("warning", 150, 1000, "scoring")
+    assert depth.baseline == 8  # median over the previous windows of each window's peak reading
+    assert (age.severity, age.value) == ("warning", 40.0) and age.baseline == 2.0
+    assert detector.last_measurements["queues"][0]["baseline_depth"] == 8
+
+
+def test_queue_baseline_waits_for_history_and_a_floor(anomaly_settings: MonitoringSettings,
+                                                      store: SQLiteEventStore) -> None:
+    fresh = AnomalyDetector(anomaly_settings, store, ScriptedProbe([(150, 40.0)]))
+    assert _queue_findings(fresh, [0]) == [[]]  # no readings yet: limits only
+    short = AnomalyDetector(anomaly_settings, store, ScriptedProbe([(0, None), (0, None), (150, 40.0)]))
+    assert _queue_findings(short, [10, 5, 0])[-1] == []  # readings in 2 previous windows: not a baseline yet
+    readings = [(0, None)] * 18 + [(60, 5.0)]  # an idle queue, then 60 jobs for 5 s: under the floors
+    idle = AnomalyDetector(anomaly_settings, store, ScriptedProbe(readings))
+    assert _queue_findings(idle, list(range(len(readings) - 1, -1, -1)))[-1] == []
+
+
+def test_an_unreadable_queue_does_not_stop_the_other_checks(anomaly_settings: MonitoringSettings,
+                                                            store: SQLiteEventStore) -> None:
+    class DownProbe:
+        def measure(self, now: datetime | None = None) -> list[QueueStats]:
+            raise QueueProbeError("queues not readable from Redis: connection refused")
+
+    _steady(store)
+    _window(store, 0, error_every=5)
+    detector = AnomalyDetector(anomaly_settings, store, DownProbe())  # type: ignore[arg-type]
+    assert any(f.metric == "error_rate" for f in detector.findings(NOW))
+    assert detector.last_measurements["queues"].startswith("not measured (queues not readable")
+
+
+def test_rq_key_prefix_is_a_setting(anomaly_settings: MonitoringSettings, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rq import Queue
+
+    redis = fakeredis.FakeRedis()
+    Queue("scoring", connection=redis).enqueue("builtins.print", 1)
+    redis.rename("rq:queue:scoring", "tenant:queue:scoring")  # as a deployment with its own RQ namespace keeps it
+    for key in redis.keys("rq:job:*"):
+        redis.rename(key, key.replace(b"rq:", b"tenant:", 1))
+    monkeypatch.setenv("RQ_KEY_PREFIX", "tenant")
+    settings = MonitoringSettings(model_dir=anomaly_settings.model_dir)
+    assert settings.rq_key_prefix == "tenant"
+    probe = QueueProbe.from_settings(settings, redis)
+    assert isinstance(probe, QueueProbe)
+    (stats,) = probe.measure()
+    assert stats.depth == 1 and stats.oldest_age_s is not None
