@@ -36,6 +36,9 @@ def main(argv: list[str] | None = None) -> int:
         # each process would hold its own in-memory queue: a job could not be polled from another process
         logger.warning("embedded mode (no REDIS_URL) runs one worker process; ignoring workers=%d", workers)
         workers = 1
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # set but empty, prometheus_client would still go multi-process and write its files in the cwd
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="gateway-metrics-")
     os.environ["HOST"], os.environ["PORT"] = host, str(port)  # the workers re-read the settings

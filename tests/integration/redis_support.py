@@ -54,7 +54,9 @@ def redis_database(name: str) -> Iterator[str]:
 
 def subprocess_env(redis_url: str, bundle: Path, tmp_path: Path, **extra: Any) -> dict[str, str]:
     """Environment of a worker subprocess: the repo and this folder importable, test settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("API_KEYS", "ELASTICSEARCH_URL"))}
+    # no PROMETHEUS_MULTIPROC_DIR: even empty, prometheus_client would write its files in the cwd (the repo)
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("API_KEYS", "ELASTICSEARCH_URL", "PROMETHEUS_MULTIPROC_DIR"))}
     env.update({
         "PYTHONPATH": os.pathsep.join([str(REPO), str(HERE)]), "REDIS_URL": redis_url, "MODEL_DIR": str(bundle),
         "SPOOL_DIR": str(tmp_path / "worker-spool"), "PSEUDONYMISATION_KEY": "integration-test-key",

@@ -275,7 +275,7 @@ def deployment(bundle: Path, tmp_path: Path, *, worker: bool) -> Iterator[Deploy
         api_port = free_port()
         deployed = Deployment(f"http://127.0.0.1:{api_port}", direct, store, redis_proxy, es_proxy)
         common = {"EVENTS_STREAM": STREAM, "ES_INDEX_PREFIX": store.prefix, "QUEUE_NAME": "scoring",
-                  "WEB_CONCURRENCY": "1", "WORKERS": "1", "PROMETHEUS_MULTIPROC_DIR": ""}
+                  "WEB_CONCURRENCY": "1", "WORKERS": "1"}
         gateway_env = subprocess_env(
             _proxied(redis_url, redis_proxy), bundle, tmp_path, **common, API_KEYS=API_KEY, HOST="127.0.0.1",
             PORT=api_port, SPOOL_DIR=tmp_path / "gateway-spool", REDIS_TIMEOUT_S=1)
