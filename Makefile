@@ -36,7 +36,7 @@ run: bundle  ## embedded mode: API on 127.0.0.1:$(PORT), dashboard on 127.0.0.1:
 	elif [ -z "$$API_KEYS" ]; then \
 	  echo "API key:    NONE: ALLOW_NO_API_KEY=true, every /v1 route is open (development only)"; \
 	fi; \
-	env -u REDIS_URL -u ELASTICSEARCH_URL MODEL_DIR=$(MODEL_DIR) PORT=$(PORT) DASH_PORT=$(DASH_PORT) \
+	env -u REDIS_URL -u ELASTICSEARCH_URL MODEL_DIR=$(MODEL_DIR) PORT=$(PORT) API_PORT=$(PORT) DASH_PORT=$(DASH_PORT) \
 	  PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho -f Procfile.embedded start
 
 services:  ## start Redis (6379) and Elasticsearch (9200), reusing servers already up

@@ -111,8 +111,9 @@ def _cmd_drift(args: argparse.Namespace, settings: MonitoringSettings) -> int:
 
 def _cmd_anomalies(args: argparse.Namespace, settings: MonitoringSettings) -> int:
     from monitoring.anomalies import AnomalyDetector
+    from monitoring.queue_probe import QueueProbe
 
-    alerts = AnomalyDetector(settings, _store(settings)).run()
+    alerts = AnomalyDetector(settings, _store(settings), QueueProbe.from_settings(settings)).run()
     if args.json:
         sys.stdout.write(orjson.dumps({"alerts": alerts}).decode() + "\n")
     else:

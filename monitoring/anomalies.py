@@ -24,7 +24,7 @@ from typing import Any
 from monitoring.alerts import emit, iso, make_alert
 from monitoring.drift.checks import two_proportion_z
 from monitoring.exceptions import QueueProbeError
-from monitoring.queue_probe import QueueProbe, QueueStats
+from monitoring.queue_probe import GatewayMetricsProbe, QueueProbe, QueueStats
 from monitoring.settings import MonitoringSettings
 from shared.store.base import EventStore, OpsBucket, TimeWindow
 
@@ -101,10 +101,11 @@ class AnomalyDetector:
     Args:
         settings: thresholds and windows.
         store: where events are read and alerts written.
-        queue_probe: RQ backlog reader (None: queue checks are skipped, as in embedded mode).
+        queue_probe: RQ backlog reader (None: queue checks are skipped).
     """
 
-    def __init__(self, settings: MonitoringSettings, store: EventStore, queue_probe: QueueProbe | None = None) -> None:
+    def __init__(self, settings: MonitoringSettings, store: EventStore,
+                 queue_probe: QueueProbe | GatewayMetricsProbe | None = None) -> None:
         self.settings = settings
         self.store = store
         self.queue_probe = queue_probe
@@ -235,7 +236,7 @@ class AnomalyDetector:
 
     def _queues(self, now: datetime) -> list[Finding]:
         if self.queue_probe is None:
-            self.last_measurements["queues"] = "not measured (embedded mode: no REDIS_URL)"
+            self.last_measurements["queues"] = "not measured (no REDIS_URL, no GATEWAY_METRICS_URL)"
             return []
         s = self.settings
         try:

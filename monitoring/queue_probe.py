@@ -1,4 +1,4 @@
-"""Queue depth and age of the oldest waiting job, read from Redis.
+"""Queue depth and age of the oldest waiting job: from Redis, or from the gateway's ``/metrics``.
 
 RQ keeps a queue as the Redis list ``rq:queue:<name>`` (job ids, oldest at the
 head: RQ appends with RPUSH) and each job as the hash ``rq:job:<id>`` whose
@@ -6,10 +6,17 @@ head: RQ appends with RPUSH) and each job as the hash ``rq:job:<id>`` whose
 ``RQ_KEY_PREFIX``). Reading those two keys directly keeps ``rq`` out of the
 monitoring image; the unit test enqueues with the real ``rq`` 3.0 to pin the
 layout.
+
+In embedded mode the queue is a fakeredis inside the gateway process, out of
+reach of the scheduler's process; the gateway publishes its depth and oldest-job
+age on ``/metrics`` (``gateway_queue_depth``, ``gateway_queue_oldest_age_seconds``),
+which :class:`GatewayMetricsProbe` reads.
 """
 
 from __future__ import annotations
 
+import urllib.error
+import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,6 +25,10 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from monitoring.exceptions import QueueProbeError
+
+METRICS_TIMEOUT_S = 5.0
+DEPTH_GAUGE = "gateway_queue_depth"
+AGE_GAUGE = "gateway_queue_oldest_age_seconds"
 
 
 @dataclass(frozen=True)
@@ -56,11 +67,16 @@ class QueueProbe:
         self.prefix = prefix
 
     @classmethod
-    def from_settings(cls, settings: Any, connection: Any = None) -> QueueProbe | None:
-        """A probe on ``connection``, or on ``REDIS_URL``; None in embedded mode without a connection."""
+    def from_settings(cls, settings: Any, connection: Any = None) -> QueueProbe | GatewayMetricsProbe | None:
+        """The probe the settings allow, or None when the queue cannot be measured.
+
+        ``connection`` first, then ``REDIS_URL``, then (embedded mode) ``GATEWAY_METRICS_URL``.
+        """
+        if connection is None and not settings.redis_url:
+            if settings.gateway_metrics_url:
+                return GatewayMetricsProbe(settings.gateway_metrics_url, (settings.queue_names() or ["scoring"])[0])
+            return None
         if connection is None:
-            if not settings.redis_url:
-                return None
             import redis
 
             connection = redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
@@ -90,3 +106,55 @@ class QueueProbe:
                 age = max(0.0, (now - enqueued).total_seconds()) if enqueued else None
         return QueueStats(name=name, depth=depth, oldest_age_s=age)
 
+
+class GatewayMetricsProbe:
+    """Reads the backlog of the gateway's own queue from its Prometheus ``/metrics`` (embedded mode).
+
+    Args:
+        url: the gateway's ``/metrics`` URL (not behind the API key).
+        queue_name: the name its figures are reported under: the gateway's queue (``QUEUE_NAME``), which
+            ``from_settings`` takes to be the first of ``RQ_QUEUES``.
+        timeout: seconds to wait for the answer.
+    """
+
+    def __init__(self, url: str, queue_name: str, timeout: float = METRICS_TIMEOUT_S) -> None:
+        self.url = url
+        self.queue_name = queue_name
+        self.timeout = timeout
+
+    def measure(self, now: datetime | None = None) -> list[QueueStats]:
+        """The gateway's queue now (``now`` is unused: the gateway measures the age itself).
+
+        Returns:
+            One :class:`QueueStats`, or none when the gateway publishes no queue (no model loaded).
+
+        Raises:
+            QueueProbeError: the gateway did not answer, or answered something else than metrics.
+        """
+        try:
+            with urllib.request.urlopen(self.url, timeout=self.timeout) as response:
+                text = response.read().decode("utf-8", "replace")
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise QueueProbeError(f"gateway metrics not readable at {self.url}: {exc}") from exc
+        gauges = parse_gauges(text, (DEPTH_GAUGE, AGE_GAUGE))
+        if DEPTH_GAUGE not in gauges:
+            return []
+        depth = int(gauges[DEPTH_GAUGE])
+        age = gauges.get(AGE_GAUGE) if depth else None
+        return [QueueStats(name=self.queue_name, depth=depth, oldest_age_s=age)]
+
+
+def parse_gauges(text: str, names: Sequence[str]) -> dict[str, float]:
+    """The values of unlabelled metrics ``names`` in a Prometheus exposition text."""
+    wanted = set(names)
+    found: dict[str, float] = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        name, _, value = line.partition(" ")
+        if name in wanted:
+            try:
+                found[name] = float(value.split()[0])
+            except (IndexError, ValueError):
+                continue
+    return found

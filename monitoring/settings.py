@@ -66,6 +66,8 @@ class MonitoringSettings(BaseServiceSettings):
     rq_queues: str = Field(default="scoring", description="comma-separated RQ queue names to watch")
     rq_key_prefix: str = Field(default="rq", min_length=1,
                                description="namespace of RQ's Redis keys: PREFIX:queue:NAME, PREFIX:job:ID")
+    gateway_metrics_url: str | None = Field(
+        default=None, description="without REDIS_URL: the gateway's /metrics, where the embedded queue is read")
     retention_interval_seconds: int = Field(default=86_400, ge=60)
 
     # --- dashboard -----------------------------------------------------------------
