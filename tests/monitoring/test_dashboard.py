@@ -73,7 +73,10 @@ def test_score_trend_draws_the_spread_per_bucket(data: DashboardData, store: SQL
     assert list(traces["score p10-p90"].y) == [b.score_p90 for b in scored]
     assert traces["score p10-p90"].fill == "tonexty"
     assert list(traces["median score"].y) == [b.score_p50 for b in scored]
-    assert all(b.score_p10 < b.score_p50 < b.score_p90 for b in scored)  # type: ignore[operator]
+    assert all(b.score_p10 <= b.score_p50 <= b.score_p90 for b in scored)  # type: ignore[operator]
+    # a bucket cut by the window's edge may hold one or two events; the full ones have a spread
+    assert all(b.score_p10 < b.score_p90 for b in scored if b.ok >= 10)  # type: ignore[operator]
+    assert sum(1 for b in scored if b.ok >= 10) >= 3
     assert traces["approval rate (%)"].yaxis == "y2"
     # the reference median in the score plot (top), its approval rate in the approval plot (bottom)
     assert {(shape.yref, shape.y0) for shape in fig.layout.shapes} == {
