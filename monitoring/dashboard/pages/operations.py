@@ -52,7 +52,7 @@ def register(app: Dash, data: DashboardData) -> None:
         totals = data.totals(window)
         queues = data.queues()
         if queues is None:
-            queue_text, queue_hint = "not measured", "no REDIS_URL: no queue to read (embedded mode)"
+            queue_text, queue_hint = "not measured", "no queue to read: set REDIS_URL or GATEWAY_METRICS_URL"
         else:
             depth = sum(q.depth for q in queues)
             ages = [q.oldest_age_s for q in queues if q.oldest_age_s is not None]
