@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
-from shared.store.elastic import ElasticsearchEventStore
+from shared.store.base import TimeWindow
+from shared.store.elastic import ElasticsearchEventStore, _Pit
 from shared.store.exceptions import StoreUnavailableError
 from tests.shared.store.conftest import make_es_store
 from tests.utils.events import make_event, many_events
@@ -85,3 +88,37 @@ def test_sample_over_a_real_page_boundary(es: ElasticsearchEventStore) -> None:
     assert sample[0]["timestamp"] == events[0]["timestamp"]
     assert sample[-1]["timestamp"] == events[10_199]["timestamp"]
     assert len({row["timestamp"] for row in sample}) == 10_200
+
+
+def test_big_read_is_planned_in_page_sized_time_ranges(es: ElasticsearchEventStore,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("shared.store.elastic.PAGE", 20)
+    end = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+    events = many_events(200, end=end, spread=timedelta(seconds=200))  # newest first, one a second
+    stray = make_event(end - timedelta(days=300), event_id="stray")  # stretches the span to 300 days
+    assert es.index_events([*events, stray]).indexed == 201
+    es.refresh()
+    query = es._query(None, "ok")
+    pit = _open(es, query)
+    try:
+        ranges = es._time_ranges(pit, query, 150)
+    finally:
+        es.client.close_point_in_time(id=pit.id)
+    # Finer histograms over the last 200 seconds: ranges of at most a page, newest first, without gaps.
+    assert all(since < until for since, until in ranges)
+    assert all(older[1] == newer[0] for newer, older in zip(ranges, ranges[1:], strict=False))
+    counts = [es.count_events(_window(since, until), status="ok") for since, until in ranges]
+    assert all(0 < count <= 20 for count in counts) and 150 <= sum(counts) < 170
+    sample = es.sample_applications(limit=150)
+    assert [row["timestamp"] for row in sample] == [e["timestamp"] for e in events[:150]]
+    assert gc.isenabled()  # paused during the read only
+    assert len(es.sample_applications(limit=1_000)) == 201
+
+
+def _open(es: ElasticsearchEventStore, query: dict[str, Any]) -> _Pit:
+    return _Pit(es.client.open_point_in_time(index=es.events_pattern, keep_alive="1m", index_filter=query)["id"])
+
+
+def _window(since: int, until: int) -> TimeWindow:
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    return TimeWindow(epoch + timedelta(milliseconds=since), epoch + timedelta(milliseconds=until))

@@ -263,3 +263,22 @@ def test_sample_pages_beyond_one_page(store: EventStore, monkeypatch: pytest.Mon
     assert stamps == [e["timestamp"] for e in events[:301]]
     assert len(store.sample_applications(W, limit=1000)) == 350
     assert len(store.recent_events(250)) == 250
+
+
+def test_sample_cut_through_one_millisecond_keeps_the_larger_event_ids(store: EventStore,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    if type(store).__module__ == "shared.store.elastic":
+        monkeypatch.setattr("shared.store.elastic.PAGE", 10)  # 50 events in one millisecond: five pages
+    tied = T0 + timedelta(minutes=30)
+    newer = [make_event(tied + timedelta(seconds=30 - i), score=0.9, event_id=f"new-{i:02d}") for i in range(30)]
+    ties = [make_event(tied, score=i / 100, event_id=f"tie-{i:02d}") for i in range(50)]
+    older = [make_event(tied - timedelta(seconds=1 + i), score=0.95, event_id=f"old-{i:02d}") for i in range(40)]
+    shuffled = [ties[i * 17 % 50] for i in range(50)]  # stored in neither id order
+    assert store.index_events(older + shuffled + newer).indexed == 120
+    store.refresh()
+    expected = [f"new-{i:02d}" for i in range(30)] + [f"tie-{i:02d}" for i in range(49, 29, -1)]
+    assert [e["event_id"] for e in store.recent_events(50, W)] == expected
+    sample = store.sample_applications(W, limit=50)
+    assert [row["score"] for row in sample] == [0.9] * 30 + [i / 100 for i in range(49, 29, -1)]
+    assert [e["event_id"] for e in store.recent_events(1000, W)] == expected + [
+        f"tie-{i:02d}" for i in range(29, -1, -1)] + [f"old-{i:02d}" for i in range(40)]
