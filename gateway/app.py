@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from gateway.errors import install_error_handlers
+from gateway.fastpath import ScoreFastPath
 from gateway.logs import configure_logging
 from gateway.metrics import GatewayMetrics
 from gateway.middleware import RequestContextMiddleware
@@ -60,6 +61,7 @@ def create_app(settings: GatewaySettings | None = None, publisher_factory: Any =
 
     app = FastAPI(title="Credit scoring gateway", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
+    app.add_middleware(ScoreFastPath, enabled=settings.score_fast_path)  # inside RequestContextMiddleware
     app.add_middleware(RequestContextMiddleware, metrics=gateway_metrics, max_body_bytes=settings.max_body_bytes,
                        api_keys=settings.api_keys, access_log=settings.access_log)
     install_error_handlers(app)

@@ -24,6 +24,11 @@ def error_body(request: Request, error: str, message: str, **extra: Any) -> dict
 
 async def _gateway_error(request: Request, exc: Exception) -> OrjsonResponse:
     assert isinstance(exc, GatewayError)
+    return gateway_error_response(request, exc)
+
+
+def gateway_error_response(request: Request, exc: GatewayError) -> OrjsonResponse:
+    """The JSON answer of a :class:`GatewayError` (its status, code, message, details)."""
     headers = {"Retry-After": RETRY_AFTER_SECONDS} if isinstance(exc, ServiceUnavailableError) else None
     if exc.status_code >= 500:
         logger.error("%s: %s", exc.error, exc.message,

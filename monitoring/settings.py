@@ -60,19 +60,20 @@ class MonitoringSettings(BaseServiceSettings):
                                                  description="per path, JSON")
     latency_p99_max_ms: dict[str, float] = Field(default_factory=lambda: {"sync": 300.0, "async": 5000.0},
                                                  description="per path, JSON")
-    inference_p95_max_ms: float = Field(default=50.0, gt=0)
-    queue_depth_max: int = Field(default=1000, ge=0)
-    queue_age_max_seconds: float = Field(default=60.0, gt=0)
+    inference_p95_max_ms: float = Field(default=50.0, gt=0, description="model time p95 limit (ms) per window")
+    queue_depth_max: int = Field(default=1000, ge=0, description="jobs waiting in the RQ queue: limit")
+    queue_age_max_seconds: float = Field(default=60.0, gt=0, description="age of the oldest waiting job: limit (s)")
     rq_queues: str = Field(default="scoring", description="comma-separated RQ queue names to watch")
     rq_key_prefix: str = Field(default="rq", min_length=1,
                                description="namespace of RQ's Redis keys: PREFIX:queue:NAME, PREFIX:job:ID")
     gateway_metrics_url: str | None = Field(
         default=None, description="without REDIS_URL: the gateway's /metrics, where the embedded queue is read")
-    retention_interval_seconds: int = Field(default=86_400, ge=60)
+    retention_interval_seconds: int = Field(default=86_400, ge=60,
+                                            description="how often the scheduler deletes indices past RETENTION_DAYS")
 
     # --- dashboard -----------------------------------------------------------------
-    dash_host: str = "127.0.0.1"
-    dash_port: int = Field(default=8050, ge=1, le=65535)
+    dash_host: str = Field(default="127.0.0.1", description="dashboard bind address (0.0.0.0 in the images)")
+    dash_port: int = Field(default=8050, ge=1, le=65535, description="dashboard port")
     dash_refresh_seconds: int = Field(default=30, ge=2, description="auto-refresh period of the pages")
 
     @field_validator("drift_features")
