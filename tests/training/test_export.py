@@ -93,3 +93,33 @@ def test_calibrated_decisions_are_compared_at_the_calibrated_threshold(booster: 
     assert parity.decision_mismatches == parity.near_threshold
     plain = check_parity(session, booster, rows, threshold=calibration.inverse(threshold))
     assert plain.decision_mismatches == parity.decision_mismatches  # the same cut on raw scores
+
+
+def test_float32_floor_keeps_every_float32_on_the_float64_side() -> None:
+    from training.export import float32_floor
+
+    a = np.float32(0.3)
+    b = np.nextafter(a, np.float32(1))
+    middle = (float(a) + float(b)) / 2  # where LightGBM puts a threshold between two adjacent values
+    floor = np.float32(float32_floor(middle))
+    assert floor == a and float32_floor(float(a)) == float(a)
+    for x in (a, b, np.nextafter(a, np.float32(0))):
+        assert (x <= floor) == (float(x) <= middle)
+
+
+def test_a_threshold_between_adjacent_float32_values_keeps_lightgbms_branch() -> None:
+    # two adjacent float32 values with opposite labels: LightGBM splits halfway between them, a
+    # threshold the nearest float32 rounding puts on the upper value for one of the two pairs
+    rows = []
+    for a in (np.float32(0.3), np.float32(0.7)):
+        b = np.nextafter(a, np.float32(1))
+        rows += [(a, 0)] * 200 + [(b, 1)] * 200
+    X = np.array([[x] for x, _ in rows], dtype=np.float32)
+    y = np.array([label for _, label in rows])
+    params = {"objective": "binary", "num_leaves": 4, "min_data_in_leaf": 5, "verbose": -1, "num_threads": 1}
+    model = lgb.train(params, lgb.Dataset(X, y), num_boost_round=3)
+    thresholds = [float(info["tree_structure"]["threshold"]) for info in model.dump_model()["tree_info"]
+                  if "threshold" in info["tree_structure"]]
+    assert any(float(np.float32(t)) > t for t in thresholds), "no threshold rounds up: the case is not built"
+    p_onnx = onnx_probabilities(onnx_session(to_onnx(model, 1)), X)
+    np.testing.assert_allclose(p_onnx, model.predict(X), atol=1e-6)
