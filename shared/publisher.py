@@ -2,13 +2,19 @@
 
 :meth:`EventPublisher.publish` serialises the event and appends it to an
 in-memory queue; a background thread sends the queue to the stream in
-pipelined ``XADD`` batches (field ``event`` = the JSON bytes, ``MAXLEN ~``).
-While Redis is down the thread moves events to a bounded on-disk spool
-(:class:`shared.spool.Spool`) and forwards them, oldest first, once Redis
-answers again; new events wait behind the spool so the order holds. What
-cannot be kept (spool full, in-memory queue full) is counted in ``dropped``
-and logged, never lost silently. Delivery is at least once: a batch that
-failed half-way may be sent twice, which the indexer's ``_id`` absorbs.
+pipelined ``XADD`` batches (field ``event`` = the JSON bytes). The publisher
+never trims the stream: only the indexer does, and only entries it has
+stored (``XTRIM MINID``), so an event the indexer has not read cannot be cut.
+
+While Redis is down, or while the stream holds ``maxlen`` entries or more
+(the memory safety valve: the indexer is down or cannot store), the thread
+moves events to a bounded on-disk spool (:class:`shared.spool.Spool`) and
+forwards them, oldest first, once the stream takes them again; new events
+wait behind the spool so the order holds. What cannot be kept (spool full,
+in-memory queue full) is counted in ``dropped``, logged, and recorded in the
+stream ``{stream}:lost`` (which the monitoring alerts on) once Redis answers:
+never lost silently. Delivery is at least once: a batch that failed half-way
+may be sent twice, which the indexer's ``_id`` absorbs.
 """
 
 from __future__ import annotations
@@ -30,6 +36,18 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SPOOL_MAX_BYTES = 256 * 1024 * 1024
 _DROP_LOG_EVERY_S = 10.0
+LOST_SUFFIX = ":lost"
+LOST_RECORDS_MAXLEN = 10_000  # loss records (a few per minute at worst), not events
+
+
+def record_loss(redis: Any, stream: str, count: int, source: str, reason: str, **fields: str) -> None:
+    """Append one record of ``count`` lost events to ``{stream}:lost`` (read by the monitoring's anomaly check).
+
+    Raises:
+        redis.RedisError: when Redis does not answer (the caller keeps the count and tries again).
+    """
+    record = {"count": str(count), "source": source, "reason": reason, **fields}
+    redis.xadd(stream + LOST_SUFFIX, record, maxlen=LOST_RECORDS_MAXLEN, approximate=True)
 
 
 class EventPublisher:
@@ -39,7 +57,8 @@ class EventPublisher:
         redis: a redis-py (or fakeredis) client; give it short socket timeouts
             (a hung server then only delays the background thread, never the caller).
         stream: the stream's name (setting ``events_stream``).
-        maxlen: approximate cap of the stream (setting ``events_stream_maxlen``).
+        maxlen: stream length from which new events wait in the spool instead (setting
+            ``events_stream_maxlen``; approximate: each publisher may pass it by one batch); 0: no cap.
         spool_dir: folder of the spool (one ``slot-N`` sub-folder per process); None: no spool.
         spool_max_bytes: bound of the spool on disk.
         batch_size: events per pipelined ``XADD`` round trip.
@@ -74,6 +93,9 @@ class EventPublisher:
         self._next_try = 0.0
         self._last_drop_log = 0.0
         self._unlogged_drops = 0
+        self._unrecorded_drops = 0  # dropped, not yet written to {stream}:lost
+        self._drop_reason = ""
+        self._stream_full = False
         self._thread: threading.Thread | None = None
         if autostart:
             self.start()
@@ -137,7 +159,8 @@ class EventPublisher:
         return True
 
     def stats(self) -> dict[str, Any]:
-        """``pending`` (in memory), ``spooled`` (on disk), ``dropped``, ``published``, ``redis_ok``, ``last_error``."""
+        """``pending`` (in memory), ``spooled`` (on disk), ``dropped``, ``published``, ``redis_ok``,
+        ``stream_full`` (the stream is at ``maxlen``: events wait in the spool), ``last_error``."""
         with self._lock:
             return {
                 "pending": len(self._queue),
@@ -145,6 +168,7 @@ class EventPublisher:
                 "dropped": self._dropped,
                 "published": self._published,
                 "redis_ok": self._redis_ok,
+                "stream_full": self._stream_full,
                 "last_error": self._last_error,
             }
 
@@ -169,6 +193,8 @@ class EventPublisher:
             self._queue.clear()
         if left:
             self._drop(left, "publisher closed before they could be sent or spooled")
+        # the thread still running (hung on Redis) would record the same drops: only log then
+        self._report_drops(final=True, record=self._thread is None or not self._thread.is_alive())
         if self._spool is not None and (self._thread is None or not self._thread.is_alive()):
             if self._spool.count:
                 log.warning("event spool %s keeps %d events for the next start", self._spool.path, self._spool.count)
@@ -185,6 +211,10 @@ class EventPublisher:
             except Exception:  # the thread must survive anything (a full disk, a bug): log and go on
                 log.exception("event publisher: unexpected error")
                 time.sleep(0.1)
+            if self._stream_full:
+                self._recheck_full()
+            if self._unrecorded_drops or self._unlogged_drops:
+                self._report_drops()
             with self._lock:
                 if not self._queue:
                     self._idle.set()
@@ -212,14 +242,20 @@ class EventPublisher:
                 self._to_spool(batch)
 
     def _may_try(self, final: bool) -> bool:
-        return self._redis_ok or final or time.monotonic() >= self._next_try
+        return (self._redis_ok and not self._stream_full) or final or time.monotonic() >= self._next_try
 
     def _send(self, batch: list[bytes]) -> bool:
+        """XADD the batch (no trimming: see the module docstring); False when it must be spooled."""
         try:
+            if self._stream_full and self._length() >= self.maxlen:
+                self._next_try = time.monotonic() + self.retry_interval_s
+                return False
             pipe = self.redis.pipeline(transaction=False)
             for data in batch:
-                pipe.xadd(self.stream, {"event": data}, maxlen=self.maxlen, approximate=True)
-            pipe.execute()
+                pipe.xadd(self.stream, {"event": data})
+            if self.maxlen:
+                pipe.xlen(self.stream)  # same round trip: the length the next batch will be judged on
+            replies = pipe.execute()
         except Exception as exc:  # redis.RedisError, OSError...: Redis is down or refusing
             with self._lock:
                 if self._redis_ok:
@@ -233,7 +269,40 @@ class EventPublisher:
             if not self._redis_ok:
                 log.warning("Redis is back for the events stream")
             self._redis_ok = True
+        if self.maxlen:
+            self._set_full(int(replies[-1]))
         return True
+
+    def _length(self) -> int:
+        """The stream's length now (one round trip); updates the full state."""
+        length = int(self.redis.xlen(self.stream))
+        self._set_full(length)
+        return length
+
+    def _recheck_full(self) -> None:
+        """While the stream is full, look at its length once per retry interval even with nothing to send,
+        so that ``stats()`` says when it has room again."""
+        if time.monotonic() < self._next_try:
+            return
+        try:
+            if self._length() >= self.maxlen:
+                self._next_try = time.monotonic() + self.retry_interval_s
+        except Exception:  # Redis down: the next send finds out and says so
+            self._next_try = time.monotonic() + self.retry_interval_s
+
+    def _set_full(self, length: int) -> None:
+        full = length >= self.maxlen
+        if full == self._stream_full:
+            return
+        with self._lock:
+            self._stream_full = full
+        if full:
+            self._next_try = time.monotonic() + self.retry_interval_s
+            log.warning("events stream %s holds %d entries (cap %d, EVENTS_STREAM_MAXLEN): new events wait in "
+                        "the spool until the indexer has stored enough of them", self.stream, length, self.maxlen,
+                        extra={"event": "events_stream_full", "stream_length": length, "maxlen": self.maxlen})
+        else:
+            log.warning("events stream %s is below its cap again (%d entries): forwarding", self.stream, length)
 
     def _forward_spool(self, spool: Spool) -> None:
         forwarded = 0
@@ -254,16 +323,49 @@ class EventPublisher:
             except OSError as exc:
                 log.error("event spool write failed: %s", exc)
         if kept < len(batch):
-            self._drop(len(batch) - kept, "Redis down and the spool is full" if self._spool else
-                       "Redis down and no spool")
+            cause = "the stream is at its cap" if self._redis_ok and self._stream_full else "Redis down"
+            self._drop(len(batch) - kept, f"{cause} and the spool is full" if self._spool else f"{cause} and no spool")
 
     def _drop(self, n: int, reason: str) -> None:
         with self._lock:
             self._dropped += n
             self._unlogged_drops += n
+            self._unrecorded_drops += n
+            self._drop_reason = reason
             now = time.monotonic()
             if now - self._last_drop_log < _DROP_LOG_EVERY_S:
                 return
             count, self._unlogged_drops, self._last_drop_log = self._unlogged_drops, 0, now
             total = self._dropped
-        log.error("DROPPED %d scoring events (%s); %d dropped since start", count, reason, total)
+        self._log_drops(count, reason, total)
+
+    @staticmethod
+    def _log_drops(count: int, reason: str, total: int) -> None:
+        log.error("DROPPED %d scoring events (%s); %d dropped since start", count, reason, total,
+                  extra={"event": "events_dropped", "dropped": count, "dropped_total": total, "reason": reason})
+
+    def _report_drops(self, final: bool = False, record: bool = True) -> None:
+        """Log the drops the rate limit held back, and record the unrecorded ones in ``{stream}:lost``.
+
+        Runs in the background thread (and once at close): the caller's ``publish`` never waits for Redis.
+        """
+        with self._lock:
+            now = time.monotonic()
+            logged = 0
+            if self._unlogged_drops and (final or now - self._last_drop_log >= _DROP_LOG_EVERY_S):
+                logged, self._unlogged_drops, self._last_drop_log = self._unlogged_drops, 0, now
+            unrecorded, reason, total = self._unrecorded_drops, self._drop_reason, self._dropped
+        if logged:
+            self._log_drops(logged, reason, total)
+        if not unrecorded or not record or not (self._redis_ok or final or now >= self._next_try):
+            return
+        try:
+            record_loss(self.redis, self.stream, unrecorded, "publisher", reason)
+        except Exception as exc:  # Redis down: the count waits for the next attempt
+            self._next_try = time.monotonic() + self.retry_interval_s
+            if final:
+                log.error("could not record %d dropped events in %s%s: %s", unrecorded, self.stream, LOST_SUFFIX,
+                          exc)
+            return
+        with self._lock:
+            self._unrecorded_drops -= unrecorded

@@ -34,7 +34,10 @@ class BaseServiceSettings(BaseSettings):
     es_index_prefix: str = Field(default="scoring", description="prefix of the Elasticsearch indices")
     sqlite_path: Path = Field(default=Path("var/scoring.sqlite3"), description="embedded store (no ELASTICSEARCH_URL)")
     events_stream: str = Field(default="scoring:events", description="Redis Stream of the scoring events")
-    events_stream_maxlen: int = Field(default=1_000_000, description="approximate cap of the Redis Stream")
+    events_stream_maxlen: int = Field(
+        default=1_000_000, ge=0,
+        description="stream length (~1.9 KB of Redis memory each) from which publishers spool new events; 0 = no cap",
+    )
     retention_days: int = Field(default=90, ge=1, description="days of events kept")
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
 

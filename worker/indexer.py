@@ -15,6 +15,18 @@ At start, and every ``claim_interval_s``, entries left pending by a consumer
 that died are claimed (``XAUTOCLAIM`` past ``claim_idle_ms``). Replays are
 harmless: the event id is the document id.
 
+The indexer is the only one to trim the stream, and only what every consumer
+group has acknowledged: ``XTRIM MINID`` up to the oldest entry still pending
+or not yet delivered (:meth:`Indexer.trim`, after acknowledged batches).
+Entries removed by anything else before the group read them (a hand-run
+``XTRIM``, a publisher of an older release still using ``MAXLEN``) are
+counted when the group reads past the gap: new entries are read in one
+``MULTI`` with ``XINFO STREAM`` and ``XINFO GROUPS``, and the entries the
+stream has lost from its head (``entries-added - length``) minus those the
+group had read (``entries-read``) is the number lost. Each loss is logged as an
+error (``events_lost``), counted in ``totals["lost"]`` and recorded in the
+stream ``{stream}:lost``, which the monitoring's anomaly check alerts on.
+
 Run it with ``python -m worker.indexer`` (or ``python -m worker indexer``).
 """
 
@@ -29,12 +41,15 @@ from typing import Any
 
 import orjson
 
+from shared.publisher import LOST_SUFFIX, record_loss
 from shared.store.base import EventStore, IndexResult
 from shared.store.factory import describe
 
 logger = logging.getLogger("worker.indexer")
 
 DEAD_SUFFIX = ":dead"
+Entry = tuple[bytes, dict[bytes, bytes] | None]
+StreamId = tuple[int, int]
 
 
 class Indexer:
@@ -54,12 +69,16 @@ class Indexer:
         max_backoff_s: longest pause between retries while the store is down.
         threads: consumers run by :meth:`run_forever` (``{consumer}``, ``{consumer}-1``, ...), so that
             one batch is prepared while another is written.
+        trim_interval_s: least time between two trims of the stream by this consumer.
+        probe_interval_s: while retrying its pending list (store down), how often this consumer reads one
+            new entry, so that entries cut from the stream in the meantime are counted without waiting.
     """
 
     def __init__(self, redis: Any, store: EventStore, stream: str = "scoring:events", group: str = "indexer",
                  consumer: str | None = None, batch_size: int = 500, block_ms: int = 1000, *,
                  dead_stream: str | None = None, claim_idle_ms: int = 60_000, claim_interval_s: float = 60.0,
-                 max_backoff_s: float = 30.0, threads: int = 2) -> None:
+                 max_backoff_s: float = 30.0, threads: int = 2, trim_interval_s: float = 1.0,
+                 probe_interval_s: float = 10.0) -> None:
         self.redis = redis
         self.store = store
         self.stream = stream
@@ -72,12 +91,19 @@ class Indexer:
         self.claim_interval_s = claim_interval_s
         self.max_backoff_s = max_backoff_s
         self.threads = max(1, threads)
+        self.trim_interval_s = trim_interval_s
+        self.probe_interval_s = probe_interval_s
         self.backoff_s = 0.0  # pause asked for by the last run_once (0 when it went well)
-        self.totals = {"indexed": 0, "dead": 0, "retried": 0, "trimmed": 0}  # shared by the threads
+        # shared by the threads; "lost": removed from the stream before being stored ("trimmed": those of them
+        # that were already pending)
+        self.totals = {"indexed": 0, "dead": 0, "retried": 0, "trimmed": 0, "lost": 0}
         self._totals_lock = threading.Lock()
         self._group_ready = False
         self._own_pending = True  # read our pending list before new entries
         self._next_claim = 0.0
+        self._next_trim = 0.0
+        self._trim_owed = False  # entries acknowledged since the last trim
+        self._next_probe = 0.0
 
     # --- one step -------------------------------------------------------------
     def run_once(self) -> int:
@@ -96,10 +122,12 @@ class Indexer:
         try:
             entries = self._read()
         except Exception as exc:
-            if "NOGROUP" in str(exc):  # Redis restarted without persistence: the stream and group are new
-                self._group_ready = False
+            if "NOGROUP" in str(exc) or "no such key" in str(exc):
+                self._group_ready = False  # Redis restarted without persistence: the stream and group are new
             raise
         if not entries:
+            if self._trim_owed and time.monotonic() >= self._next_trim:
+                self._trim_quietly()
             return 0
         return self._process(entries)
 
@@ -129,18 +157,117 @@ class Indexer:
             self._own_pending = True
         return claimed
 
-    def _read(self) -> list[tuple[bytes, dict[bytes, bytes] | None]]:
+    def _read(self) -> list[Entry]:
         if self._own_pending:
+            if self.backoff_s and time.monotonic() >= self._next_probe:
+                # retrying (store down): one new entry joins our pending list (read just below), so a gap
+                # in front of the group is counted now rather than once the store is back
+                self._next_probe = time.monotonic() + self.probe_interval_s
+                self._read_new(1, wait=False)
             reply = self.redis.xreadgroup(self.group, self.consumer, {self.stream: "0"}, count=self.batch_size)
             entries = reply[0][1] if reply else []
             if entries:
                 return list(entries)
             self._own_pending = False
-        reply = self.redis.xreadgroup(self.group, self.consumer, {self.stream: ">"}, count=self.batch_size,
-                                      block=self.block_ms)
-        return list(reply[0][1]) if reply else []
+        return self._read_new(self.batch_size)
 
-    def _process(self, entries: Sequence[tuple[bytes, dict[bytes, bytes] | None]]) -> int:
+    def _read_new(self, count: int, wait: bool = True) -> list[Entry]:
+        """New entries (``>``), read atomically with the stream's and groups' counters to count any gap.
+
+        Inside ``MULTI`` the read cannot block: when nothing is new, wait up to ``block_ms`` for an entry
+        past the stream's last id (``XREAD``, which consumes nothing) and let the next call read it.
+        """
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.xinfo_stream(self.stream)
+        pipe.xinfo_groups(self.stream)
+        pipe.xreadgroup(self.group, self.consumer, {self.stream: ">"}, count=count)
+        pipe.xinfo_groups(self.stream)
+        info, before, reply, after = pipe.execute()
+        entries: list[Entry] = list(reply[0][1]) if reply else []
+        if entries:
+            self._account_gap(info, self._group_of(before), self._group_of(after), entries)
+        elif wait:
+            self.redis.xread({self.stream: info["last-generated-id"]}, count=1, block=self.block_ms)
+        return entries
+
+    def _group_of(self, groups: list[dict[str, Any]]) -> dict[str, Any] | None:
+        for group in groups:
+            if _text(group["name"]) == self.group:
+                return group
+        return None
+
+    def _account_gap(self, info: dict[str, Any], before: dict[str, Any] | None, after: dict[str, Any] | None,
+                     entries: list[Entry]) -> None:
+        """Count the entries cut from the stream between the group's last read and ``entries`` (if any).
+
+        ``info``, ``before`` and ``after`` come from the same ``MULTI`` as the read. When the group's last
+        delivered id lies before the stream's first entry, the read starts at that first entry, and the
+        entries removed from the head that the group never read number ``(entries-added - length) -
+        entries-read``. ``entries-read`` must then stay the logical position of the last delivered
+        entry for the next gap to be counted right: Redis 7.0 to 7.4 only add the entries delivered
+        after a gap (newer servers and fakeredis recompute it), so it is set back with ``XGROUP SETID``.
+        If another consumer read in between, that rewinds the group a little: its entries are read
+        again, which the document ``_id`` makes harmless.
+        """
+        first = info.get("first-entry")
+        if before is None or after is None or not first:
+            return
+        last_delivered = _text(before["last-delivered-id"])
+        if _parse_id(last_delivered) >= _parse_id(_text(first[0])):
+            return  # the group was inside the stream: nothing in front of it was removed
+        head = int(info["entries-added"]) - int(info["length"])  # entries ever removed from the head
+        read = before.get("entries-read")
+        if read is not None and head > int(read):
+            self._lost(head - int(read), "removed from the stream before the indexer read them",
+                       after_id=last_delivered, before_id=_text(first[0]))
+        last_read = _text(entries[-1][0])
+        expected = head + len(entries)
+        if _text(after["last-delivered-id"]) == last_read and after.get("entries-read") != expected:
+            self.redis.xgroup_setid(self.stream, self.group, last_read, entries_read=expected)
+
+    def _lost(self, count: int, reason: str, **fields: str) -> None:
+        """Log, count and record (``{stream}:lost``) events that can no longer be stored."""
+        self._count(lost=count)
+        logger.error("indexer: %d events %s (lost)", count, reason,
+                     extra={"event": "events_lost", "lost": count, "stream": self.stream, "reason": reason,
+                            **fields})
+        try:
+            record_loss(self.redis, self.stream, count, "indexer", reason, **fields)
+        except Exception as exc:  # the log line and the total hold it; the record is for the monitoring
+            logger.error("indexer: could not record the loss in %s%s: %s", self.stream, LOST_SUFFIX, exc)
+
+    def trim(self) -> int:
+        """Remove what every consumer group has acknowledged: ``XTRIM MINID`` to the oldest entry still needed.
+
+        Needed: an entry pending in a group, or after a group's last delivered id. Both only move
+        forward, so the bound read here stays safe while other consumers work. Returns the entries removed.
+        """
+        self._next_trim = time.monotonic() + self.trim_interval_s
+        self._trim_owed = False
+        groups = self.redis.xinfo_groups(self.stream)
+        if not groups:
+            return 0  # nobody reads this stream yet: keep everything
+        pipe = self.redis.pipeline(transaction=False)
+        for group in groups:
+            pipe.xpending(self.stream, group["name"])
+        keep: StreamId | None = None
+        for group, pending in zip(groups, pipe.execute(), strict=True):
+            ms, seq = _parse_id(_text(group["last-delivered-id"]))
+            bounds = [(ms, seq + 1)]
+            if pending["pending"]:
+                bounds.append(_parse_id(_text(pending["min"])))
+            keep = min([*bounds, keep] if keep is not None else bounds)
+        assert keep is not None
+        # exact, not `~`: with ~1.8 KB events a node holds two or three entries, so exactness costs little
+        return int(self.redis.xtrim(self.stream, minid=f"{keep[0]}-{keep[1]}", approximate=False))
+
+    def _trim_quietly(self) -> None:
+        try:
+            self.trim()
+        except Exception as exc:  # the next acknowledged batch tries again
+            logger.warning("indexer: could not trim %s: %s: %s", self.stream, type(exc).__name__, exc)
+
+    def _process(self, entries: Sequence[Entry]) -> int:
         started = time.perf_counter()
         docs: list[dict[str, Any]] = []
         doc_entries: list[bytes] = []
@@ -173,13 +300,17 @@ class Indexer:
         ack = [entry_id for entry_id, _ in entries if entry_id not in retry]
         self._acknowledge(ack, dead, raws)
         if trimmed:
-            logger.error("indexer: %d pending entries were trimmed from %s before being stored (lost): %s",
-                         len(trimmed), self.stream, [t.decode() for t in trimmed[:10]])
+            self._lost(len(trimmed), "trimmed from the stream while pending, before being stored",
+                       first_id=trimmed[0].decode(), last_id=trimmed[-1].decode())
         self._count(indexed=result.indexed, dead=len(dead), trimmed=len(trimmed))
         if retry:
             self._retry_later(len(retry), next(iter(result.retry.values())))
         else:
             self.backoff_s = 0.0
+        if ack:
+            self._trim_owed = True
+            if time.monotonic() >= self._next_trim:
+                self._trim_quietly()
         logger.info(orjson.dumps({
             "msg": "batch", "stream": self.stream, "entries": len(entries), "indexed": result.indexed,
             "dead": len(dead), "retry": len(retry), "trimmed": len(trimmed),
@@ -235,7 +366,8 @@ class Indexer:
         sibling = Indexer(self.redis, self.store, self.stream, self.group, f"{self.consumer}-{number}",
                           self.batch_size, self.block_ms, dead_stream=self.dead_stream,
                           claim_idle_ms=self.claim_idle_ms, claim_interval_s=self.claim_interval_s,
-                          max_backoff_s=self.max_backoff_s, threads=1)
+                          max_backoff_s=self.max_backoff_s, threads=1, trim_interval_s=self.trim_interval_s,
+                          probe_interval_s=self.probe_interval_s)
         sibling.totals, sibling._totals_lock = self.totals, self._totals_lock
         return sibling
 
@@ -260,6 +392,16 @@ class Indexer:
                 logger.warning("indexer: store not ready (%s): retrying in %.0f s", exc, pause)
                 stop.wait(pause)
                 pause = min(self.max_backoff_s, pause * 2)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _parse_id(entry_id: str) -> StreamId:
+    """``"1700000000000-3"`` -> ``(1700000000000, 3)``, which compares as Redis orders ids."""
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
 
 
 def _entries_for(by_event: dict[str, str], docs: list[dict[str, Any]], doc_entries: list[bytes]) -> dict[bytes, str]:

@@ -22,7 +22,7 @@ STREAM = "test:events"
 
 
 class SwitchableRedis:
-    """fakeredis whose pipelines fail (as with Redis down) while ``down`` is set, or block while ``hold`` is clear."""
+    """fakeredis whose commands fail (as with Redis down) while ``down`` is set, or block while ``hold`` is clear."""
 
     def __init__(self) -> None:
         self.real = fakeredis.FakeRedis()
@@ -38,6 +38,9 @@ class SwitchableRedis:
             def xadd(self, *args: Any, **kwargs: Any) -> None:
                 pipe.xadd(*args, **kwargs)
 
+            def xlen(self, *args: Any) -> None:
+                pipe.xlen(*args)
+
             def execute(self) -> Any:
                 outer.hold.wait()
                 if outer.down:
@@ -46,9 +49,25 @@ class SwitchableRedis:
 
         return Pipe()
 
+    def __getattr__(self, name: str) -> Any:  # single commands (XLEN, the loss records' XADD)
+        command = getattr(self.real, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self.hold.wait()
+            if self.down:
+                raise redis.ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+            return command(*args, **kwargs)
+
+        return call
+
 
 def stream_ids(client: Any) -> list[str]:
     return [orjson.loads(fields[b"event"])["event_id"] for _, fields in client.xrange(STREAM)]
+
+
+def recorded_losses(client: Any) -> int:
+    """Events the loss records of ``{stream}:lost`` account for."""
+    return sum(int(fields[b"count"]) for _, fields in client.xrange(STREAM + ":lost"))
 
 
 @pytest.fixture
@@ -78,7 +97,7 @@ def test_events_reach_the_stream_in_order(publisher: EventPublisher, fake: Switc
     assert ScoringEvent.from_json(fields[b"event"]).to_dict() == events[0]
     stats = publisher.stats()
     assert stats == {"pending": 0, "spooled": 0, "dropped": 0, "published": 120, "redis_ok": True,
-                     "last_error": None}
+                     "stream_full": False, "last_error": None}
 
 
 def test_publish_returns_while_redis_hangs(publisher: EventPublisher, fake: SwitchableRedis) -> None:
@@ -172,13 +191,79 @@ def test_unserialisable_event_is_counted(publisher: EventPublisher) -> None:
     assert publisher.stats()["dropped"] == 1
 
 
-def test_stream_is_capped(fake: SwitchableRedis, tmp_path: Path) -> None:
-    pub = EventPublisher(fake, STREAM, maxlen=20, spool_dir=tmp_path, batch_size=1000)
-    event = make_event()
+def test_a_full_stream_sends_new_events_to_the_spool_then_forwards_them(
+        fake: SwitchableRedis, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="shared.publisher")
+    pub = EventPublisher(fake, STREAM, maxlen=20, spool_dir=tmp_path, batch_size=10, retry_interval_s=0.05)
+    ids = [f"f{i:03d}" for i in range(100)]
+    seen: list[str] = []
+
+    def indexer_stores_and_trims() -> bool:
+        entries = fake.real.xrange(STREAM)
+        seen.extend(orjson.loads(fields[b"event"])["event_id"] for _, fields in entries)
+        if entries:
+            fake.real.xdel(STREAM, *(entry_id for entry_id, _ in entries))
+        return len(seen) >= len(ids)
+
     try:
-        for _ in range(300):
-            pub.publish(event)
-        pub.flush()
+        for event_id in ids:
+            pub.publish(make_event(event_id=event_id))
+        assert pub.flush()
+        length, stats = fake.real.xlen(STREAM), pub.stats()
+        assert 20 <= length < 30  # the publisher never trims; it stops adding at the cap (passed by < one batch)
+        assert stats["stream_full"] and stats["spooled"] == 100 - length and stats["dropped"] == 0
+        assert "new events wait in the spool" in caplog.text
+        wait_until(indexer_stores_and_trims)
+        wait_until(lambda: not pub.stats()["stream_full"])  # looked again, though it had nothing left to send
     finally:
         pub.close()
-    assert fake.real.xlen(STREAM) < 300
+    assert seen == ids  # all of them, in order, once
+    assert pub.stats()["dropped"] == 0 and pub.stats()["spooled"] == 0
+
+
+def test_the_full_state_ends_when_the_stream_drains_even_with_nothing_to_send(fake: SwitchableRedis,
+                                                                             tmp_path: Path) -> None:
+    pub = EventPublisher(fake, STREAM, maxlen=10, spool_dir=tmp_path, batch_size=10, retry_interval_s=0.05)
+    try:
+        for i in range(10):
+            pub.publish(make_event(event_id=f"s{i}"))
+        assert pub.flush()
+        wait_until(lambda: pub.stats()["stream_full"] and fake.real.xlen(STREAM) == 10)
+        assert pub.stats()["spooled"] == 0
+        fake.real.xtrim(STREAM, maxlen=0, approximate=False)  # stored and trimmed by the indexer
+        wait_until(lambda: not pub.stats()["stream_full"])
+    finally:
+        pub.close()
+
+
+def test_a_full_stream_and_a_full_spool_count_log_and_record_every_drop(
+        fake: SwitchableRedis, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.ERROR, logger="shared.publisher")
+    size = len(orjson.dumps(make_event())) + 1
+    pub = EventPublisher(fake, STREAM, maxlen=10, spool_dir=tmp_path, spool_max_bytes=size * 15, batch_size=5,
+                         retry_interval_s=60)
+    for _ in range(100):
+        pub.publish(make_event())
+    assert pub.flush()
+    pub.close()
+    stats, length = pub.stats(), fake.real.xlen(STREAM)
+    assert stats["spooled"] == 15 and stats["dropped"] == 100 - length - 15 > 0
+    logged = [r for r in caplog.records if getattr(r, "event", None) == "events_dropped"]
+    assert sum(r.dropped for r in logged) == stats["dropped"]  # the rate limit holds lines back, never counts
+    assert all("the stream is at its cap and the spool is full" in r.getMessage() for r in logged)
+    assert recorded_losses(fake.real) == stats["dropped"]
+
+
+def test_drops_while_redis_is_down_are_recorded_once_it_is_back(fake: SwitchableRedis, tmp_path: Path) -> None:
+    fake.down = True
+    pub = EventPublisher(fake, STREAM, spool_dir=None, retry_interval_s=0.05)
+    try:
+        for _ in range(7):
+            pub.publish(make_event())
+        assert pub.flush()
+        assert pub.stats()["dropped"] == 7 and recorded_losses(fake.real) == 0
+        fake.down = False
+        wait_until(lambda: recorded_losses(fake.real) == 7)
+    finally:
+        pub.close()
+    assert recorded_losses(fake.real) == 7

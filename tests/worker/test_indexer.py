@@ -205,3 +205,63 @@ def test_group_is_recreated_after_a_redis_restart(redis: fakeredis.FakeRedis, st
         indexer.run_once()
     assert indexer.run_once() == 2
     assert store.count_events() == 5
+
+
+def lost_records(redis: fakeredis.FakeRedis) -> list[dict[bytes, bytes]]:
+    return [fields for _, fields in redis.xrange(STREAM + ":lost")]
+
+
+def test_the_stream_keeps_only_what_is_not_stored_yet(redis: fakeredis.FakeRedis, store: FlakyStore) -> None:
+    indexer = make_indexer(redis, store, trim_interval_s=0)
+    publish(redis, [make_event(event_id=f"k{i:03d}") for i in range(120)])
+    while indexer.run_once():
+        pass
+    assert store.count_events() == 120 and redis.xlen(STREAM) == 0  # stored, acknowledged, trimmed
+    store.down = True
+    publish(redis, [make_event(event_id=f"p{i:02d}") for i in range(30)])
+    assert indexer.run_once() == 0
+    publish(redis, [make_event(event_id=f"n{i:02d}") for i in range(10)])  # not even delivered yet
+    assert indexer.trim() == 0 and redis.xlen(STREAM) == 40  # pending and undelivered entries are kept
+    store.down = False
+    while indexer.run_once() or pending(redis):
+        pass
+    assert store.count_events() == 160 and redis.xlen(STREAM) == 0 and indexer.totals["lost"] == 0
+
+
+def test_trimming_waits_for_every_consumer_group(redis: fakeredis.FakeRedis, store: FlakyStore) -> None:
+    publish(redis, [make_event() for _ in range(20)])
+    redis.xgroup_create(STREAM, "audit", id="0")  # another reader of the stream, which has read nothing yet
+    indexer = make_indexer(redis, store, trim_interval_s=0)
+    assert indexer.run_once() == 20
+    assert redis.xlen(STREAM) == 20
+    redis.xreadgroup("audit", "a1", {STREAM: ">"}, count=5, noack=True)
+    indexer.trim()
+    assert redis.xlen(STREAM) == 15
+
+
+def test_entries_cut_before_the_indexer_read_them_are_counted_logged_and_recorded(
+        redis: fakeredis.FakeRedis, store: FlakyStore, caplog: pytest.LogCaptureFixture) -> None:
+    """Something else trims the stream (an older publisher's MAXLEN) while the store is down: every loss shows."""
+    indexer = make_indexer(redis, store, probe_interval_s=3600)
+    store.down = True
+    publish(redis, [make_event() for _ in range(10)])
+    assert indexer.run_once() == 0  # 10 pending
+    publish(redis, [make_event() for _ in range(50)])
+    redis.xtrim(STREAM, maxlen=20, approximate=False)  # cuts the 10 pending entries and 30 never delivered
+    assert indexer.run_once() == 0  # the probe reads one new entry: the 30 are counted now, store still down
+    assert indexer.totals["lost"] == 30
+    store.down = False
+    while indexer.run_once() or pending(redis):
+        pass
+    assert store.count_events() == 20 and indexer.totals["trimmed"] == 10
+    assert indexer.totals["lost"] == 40 == 60 - store.count_events()  # exactly what is missing
+    lines = [r for r in caplog.records if getattr(r, "event", None) == "events_lost"]
+    assert sorted(r.lost for r in lines) == [10, 30] and all(r.levelname == "ERROR" for r in lines)
+    records = lost_records(redis)
+    assert sorted(int(r[b"count"]) for r in records) == [10, 30] and {r[b"source"] for r in records} == {b"indexer"}
+    # a second cut later is counted from where the first left the group's read counter
+    publish(redis, [make_event() for _ in range(30)])
+    redis.xtrim(STREAM, maxlen=5, approximate=False)
+    while indexer.run_once():
+        pass
+    assert indexer.totals["lost"] == 65 == 90 - store.count_events()
