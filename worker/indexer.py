@@ -311,11 +311,10 @@ class Indexer:
             self._trim_owed = True
             if time.monotonic() >= self._next_trim:
                 self._trim_quietly()
-        logger.info(orjson.dumps({
-            "msg": "batch", "stream": self.stream, "entries": len(entries), "indexed": result.indexed,
-            "dead": len(dead), "retry": len(retry), "trimmed": len(trimmed),
-            "ms": round((time.perf_counter() - started) * 1000, 1),
-        }).decode())
+        logger.info("batch", extra={
+            "stream": self.stream, "entries": len(entries), "indexed": result.indexed, "dead": len(dead),
+            "retry": len(retry), "trimmed": len(trimmed), "ms": round((time.perf_counter() - started) * 1000, 1),
+        })
         return len(ack)
 
     def _acknowledge(self, ack: list[bytes], dead: dict[bytes, str], raws: dict[bytes, bytes]) -> None:

@@ -17,6 +17,7 @@ from shared.store.exceptions import StoreUnavailableError
 from shared.store.sqlite import SQLiteEventStore
 from tests.utils.events import make_event
 from tests.utils.waiting import wait_until
+from worker.__main__ import _JsonFormatter
 from worker.indexer import Indexer
 
 STREAM = "test:events"
@@ -175,8 +176,11 @@ def test_run_forever_logs_ready_and_stops(redis: fakeredis.FakeRedis, store: Fla
         thread.join(10)
     assert not thread.is_alive()
     assert "indexer ready: stream=test:events" in caplog.text
-    batch_lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith('{"msg":"batch"')]
-    assert batch_lines and sum(orjson.loads(line)["indexed"] for line in batch_lines) == 40
+    # the fields are passed with extra= (not JSON inside the message): the worker's formatter writes them as keys
+    lines = [orjson.loads(_JsonFormatter().format(r)) for r in caplog.records if r.name == "worker.indexer"]
+    batch_lines = [line for line in lines if line["msg"] == "batch"]
+    assert batch_lines and sum(line["indexed"] for line in batch_lines) == 40
+    assert {"stream", "entries", "dead", "retry", "trimmed", "ms"} <= set(batch_lines[0])
 
 
 def test_several_consumer_threads_share_the_work(redis: fakeredis.FakeRedis, store: FlakyStore) -> None:
