@@ -6,6 +6,11 @@ at worker start (:func:`load_runtime`, called by the pool's workers) or, for a
 worker started some other way, lazily at the first job. Each load increments
 the Redis key ``scoring:worker:loads`` and logs one line, so a test (or an
 operator) can count them.
+
+Each job attempt logs one JSON line (logger ``worker.tasks``, message ``job``):
+``job_id``, ``request_id``, ``count`` (applications), ``status`` (``finished``,
+``retrying`` or ``failed``, with ``error_type`` and ``error``) and the timings
+in ms.
 """
 
 from __future__ import annotations
@@ -128,6 +133,7 @@ def score_applications(applications: list[dict[str, Any]], indices: list[int] | 
         JobInputError: an application is not valid (fails at once, no retry).
         ScorerUnavailableError: no model (retried).
     """
+    started = time.perf_counter()
     job = get_current_job()
     runtime = _runtime or load_runtime(job.connection if job else None)
     indices = indices if indices is not None else list(range(len(applications)))
@@ -157,6 +163,11 @@ def score_applications(applications: list[dict[str, Any]], indices: list[int] | 
         ))
     timing_answer = {"validation_ms": validation_ms, "queue_wait_ms": queue_wait, "inference_ms": inference,
                      "total_ms": total}
+    logger.info("job", extra={
+        "job_id": job_id, "request_id": request_id, "count": len(results), "status": "finished",
+        "model_version": runtime.scorer.model_version, **timing_answer,
+        "run_ms": _ms(time.perf_counter() - started),
+    })
     if single:
         only = results[0]
         return {"probability": only.probability, "decision": only.decision, "threshold": only.threshold,
@@ -179,13 +190,22 @@ def on_job_failure(job: Job, exc_type: type[BaseException] | None, exc_value: Ba
         job.retries_left = 0  # RQ reads it right after the handlers: fail now
     runtime = _runtime
     try:
-        if runtime is None or job.func_name != f"{__name__}.score_applications":
+        if job.func_name != f"{__name__}.score_applications":
             return True
         kwargs = job.kwargs
         applications = kwargs.get("applications") or []
         name = exc_type.__name__ if exc_type else "Error"
         message = f"{name}: {exc_value}" if exc_value and str(exc_value) else name
         total = _ms((datetime.now(UTC) - job.enqueued_at).total_seconds()) if job.enqueued_at else None
+        queue_wait = _ms((job.started_at - job.enqueued_at).total_seconds()) if job.started_at and \
+            job.enqueued_at else None
+        logger.warning("job", extra={
+            "job_id": job.id, "request_id": kwargs.get("request_id"), "count": len(applications),
+            "status": "retrying" if job.retries_left else "failed", "error_type": name, "error": message[:500],
+            "validation_ms": kwargs.get("validation_ms"), "queue_wait_ms": queue_wait, "total_ms": total,
+        })
+        if runtime is None:
+            return True
         timings = Timings(validation_ms=kwargs.get("validation_ms"), total_ms=total)
         for application in applications:
             client_id = application.get(CLIENT_ID) if isinstance(application, dict) else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -16,6 +17,7 @@ from shared.event import pseudonymise
 from shared.scorer import Scorer
 from tests.utils.data import synthetic_applications
 from worker import tasks
+from worker.__main__ import _JsonFormatter
 from worker.pool import JOB_SERIALIZER, ScoringWorker
 from worker.settings import WorkerSettings
 
@@ -178,3 +180,45 @@ def test_idle_heartbeats_are_throttled_but_job_bookkeeping_is_not(fake_redis: fa
     worker.heartbeat(timeout=90)  # an explicit TTL always goes through
     assert worker.last_heartbeat != first
     assert 0 < fake_redis.ttl(worker.key) <= 90
+
+
+def test_each_job_attempt_logs_one_json_line(fake_redis: fakeredis.FakeRedis, worker_settings: WorkerSettings,
+                                             caplog: pytest.LogCaptureFixture,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    caplog.set_level(logging.INFO, logger="worker.tasks")
+    queue = _queue(fake_redis, worker_settings)
+    ok = queue.enqueue_call(SCORE_JOB, kwargs={"applications": synthetic_applications(2, seed=21),
+                                               "request_id": "req-ok", "validation_ms": 0.3})
+    bad = queue.enqueue_call(SCORE_JOB, kwargs={
+        "applications": [synthetic_applications(1, seed=22)[0] | {"AMT_CREDIT": "lots"}], "request_id": "req-bad"},
+        retry=Retry(max=3))
+    flaky = queue.enqueue_call(SCORE_JOB, kwargs={"applications": synthetic_applications(3, seed=23),
+                                                  "request_id": "req-flaky"}, retry=Retry(max=1))
+    score_batch, calls = Scorer.score_batch, []
+
+    def fails_once_on_three(self: Scorer, rows: Any) -> Any:
+        calls.append(len(rows))
+        if len(rows) == 3 and calls.count(3) == 1:
+            raise RuntimeError("inference session lost")
+        return score_batch(self, rows)
+
+    monkeypatch.setattr(Scorer, "score_batch", fails_once_on_three)
+    _run(fake_redis, worker_settings)
+    # what `python -m worker` writes: the worker's JSON formatter, one object per line
+    lines = [orjson.loads(_JsonFormatter().format(r)) for r in caplog.records
+             if r.name == "worker.tasks" and r.getMessage() == "job"]
+    by_request: dict[str, list[dict[str, Any]]] = {}
+    for line in lines:
+        by_request.setdefault(line["request_id"], []).append(line)
+    assert sorted(by_request) == ["req-bad", "req-flaky", "req-ok"]
+    [done] = by_request["req-ok"]
+    assert done["job_id"] == ok.id and done["count"] == 2 and done["status"] == "finished"
+    assert done["level"] == "INFO" and done["validation_ms"] == 0.3 and done["model_version"]
+    assert all(done[k] is not None and done[k] >= 0 for k in ("queue_wait_ms", "inference_ms", "total_ms", "run_ms"))
+    [failed] = by_request["req-bad"]
+    assert failed["job_id"] == bad.id and failed["count"] == 1 and failed["level"] == "WARNING"
+    assert failed["status"] == "failed" and failed["error_type"] == "JobInputError"
+    assert failed["total_ms"] is not None and "AMT_CREDIT" in failed["error"]
+    first, second = by_request["req-flaky"]
+    assert (first["status"], first["error_type"], second["status"]) == ("retrying", "RuntimeError", "finished")
+    assert first["job_id"] == second["job_id"] == flaky.id and first["count"] == second["count"] == 3
