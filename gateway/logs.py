@@ -4,39 +4,12 @@ from __future__ import annotations
 
 import logging
 import sys
-import time
-from typing import Any
 
-import orjson
+from shared.logs import JsonFormatter
+
+__all__ = ["ACCESS_LOGGER", "JsonFormatter", "configure_logging"]
 
 ACCESS_LOGGER = "gateway.access"
-# LogRecord attributes that are not user-supplied ``extra`` fields.
-_STANDARD = frozenset(
-    vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys() | {"message", "asctime", "taskName"}
-)
-
-
-class JsonFormatter(logging.Formatter):
-    """Render a record as one JSON line: time, level, logger, message, then the ``extra`` fields."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        payload: dict[str, Any] = {
-            "ts": _iso(record.created),
-            "level": record.levelname,
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        for key, value in record.__dict__.items():
-            if key not in _STANDARD and not key.startswith("_"):
-                payload[key] = value
-        if record.exc_info:
-            payload["exc"] = self.formatException(record.exc_info)
-        return orjson.dumps(payload, default=str).decode()
-
-
-def _iso(created: float) -> str:
-    seconds = time.gmtime(created)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", seconds) + f".{int(created % 1 * 1000):03d}Z"
 
 
 def configure_logging(level: str = "INFO") -> None:

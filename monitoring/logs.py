@@ -4,28 +4,8 @@ from __future__ import annotations
 
 import logging
 import sys
-from datetime import UTC, datetime
-from typing import Any
 
-import orjson
-
-_RESERVED = set(vars(logging.makeLogRecord({})))
-
-
-class JsonFormatter(logging.Formatter):
-    """Formats a record as one JSON line; ``extra=`` fields become keys."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        payload: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        payload.update({k: v for k, v in vars(record).items() if k not in _RESERVED and not k.startswith("_")})
-        if record.exc_info:
-            payload["exception"] = self.formatException(record.exc_info)
-        return orjson.dumps(payload, default=str, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+from shared.logs import JsonFormatter
 
 
 def configure_logging(level: str = "INFO") -> None:

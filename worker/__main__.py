@@ -9,31 +9,15 @@ import signal
 import sys
 import threading
 
-import orjson
-
+from shared.logs import JsonFormatter
 from worker.settings import WorkerSettings
 
 logger = logging.getLogger("worker")
 
 
-_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys() | {"message", "taskName"})
-
-
-class _JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message and the ``extra`` fields."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        payload = {"ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"), "level": record.levelname,
-                   "logger": record.name, "msg": record.getMessage(), "pid": record.process}
-        payload.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD and not k.startswith("_")})
-        if record.exc_info:
-            payload["exc"] = self.formatException(record.exc_info)
-        return orjson.dumps(payload, default=str).decode()
-
-
 def _configure_logging(level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_JsonFormatter())
+    handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -12,12 +12,12 @@ import fakeredis
 import orjson
 import pytest
 
+from shared.logs import JsonFormatter
 from shared.store.base import IndexResult
 from shared.store.exceptions import StoreUnavailableError
 from shared.store.sqlite import SQLiteEventStore
 from tests.utils.events import make_event
 from tests.utils.waiting import wait_until
-from worker.__main__ import _JsonFormatter
 from worker.indexer import Indexer
 
 STREAM = "test:events"
@@ -177,7 +177,7 @@ def test_run_forever_logs_ready_and_stops(redis: fakeredis.FakeRedis, store: Fla
     assert not thread.is_alive()
     assert "indexer ready: stream=test:events" in caplog.text
     # the fields are passed with extra= (not JSON inside the message): the worker's formatter writes them as keys
-    lines = [orjson.loads(_JsonFormatter().format(r)) for r in caplog.records if r.name == "worker.indexer"]
+    lines = [orjson.loads(JsonFormatter().format(r)) for r in caplog.records if r.name == "worker.indexer"]
     batch_lines = [line for line in lines if line["msg"] == "batch"]
     assert batch_lines and sum(line["indexed"] for line in batch_lines) == 40
     assert {"stream", "entries", "dead", "retry", "trimmed", "ms"} <= set(batch_lines[0])

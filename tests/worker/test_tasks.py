@@ -14,10 +14,10 @@ from rq.job import Job, JobStatus
 
 from shared.columns import CLIENT_ID
 from shared.event import pseudonymise
+from shared.logs import JsonFormatter
 from shared.scorer import Scorer
 from tests.utils.data import synthetic_applications
 from worker import tasks
-from worker.__main__ import _JsonFormatter
 from worker.pool import JOB_SERIALIZER, ScoringWorker
 from worker.settings import WorkerSettings
 
@@ -205,7 +205,7 @@ def test_each_job_attempt_logs_one_json_line(fake_redis: fakeredis.FakeRedis, wo
     monkeypatch.setattr(Scorer, "score_batch", fails_once_on_three)
     _run(fake_redis, worker_settings)
     # what `python -m worker` writes: the worker's JSON formatter, one object per line
-    lines = [orjson.loads(_JsonFormatter().format(r)) for r in caplog.records
+    lines = [orjson.loads(JsonFormatter().format(r)) for r in caplog.records
              if r.name == "worker.tasks" and r.getMessage() == "job"]
     by_request: dict[str, list[dict[str, Any]]] = {}
     for line in lines:
