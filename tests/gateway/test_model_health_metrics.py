@@ -116,6 +116,7 @@ def test_embedded_mode_indexes_the_events_into_sqlite(make_client: Any, tmp_path
     post_json(indexed, "/v1/score", example_application())
     post_json(indexed, "/v1/score", {"SK_ID_CURR": 5})
     store = SQLiteEventStore(tmp_path / "indexed.sqlite3")
+    store.setup()  # idempotent: the indexer thread may not have created the tables yet
     try:
         wait_until(lambda: store.count_events() == 2, timeout=30)
         assert store.count_events(status="ok") == 1 and store.count_events(status="invalid") == 1
