@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     redis.flushdb()
     port = free_port()
     env = {"REDIS_URL": REDIS_URL, "MODEL_DIR": str(bundle_dir()), "API_KEYS": BENCH_API_KEY, "LOG_LEVEL": "WARNING",
-           "SPOOL_DIR": str(ROOT / "results" / "bench" / "spool" / "async"), "EVENTS_STREAM_MAXLEN": "100000"}
+           "SPOOL_DIR": str(ROOT / "results" / "bench" / "spool" / "async"), "EVENTS_STREAM_MAXLEN": "0"}
     gateway = Server("async-gateway", [str(VENV_PY), "-m", "gateway", "--port", str(port)], env,
                      ready_url=f"http://127.0.0.1:{port}/health/ready")
     pool = Server("async-worker-pool", [str(VENV_PY), "-m", "worker", "pool", "--processes", str(args.processes)],

@@ -19,7 +19,7 @@ def gateway(port: int, workers: int = 1, stream: str = "bench:events", **env: st
     """
     base = {
         "REDIS_URL": REDIS_URL, "MODEL_DIR": str(bundle_dir()), "API_KEYS": BENCH_API_KEY,
-        "WEB_CONCURRENCY": str(workers), "EVENTS_STREAM": stream, "EVENTS_STREAM_MAXLEN": "200000",
+        "WEB_CONCURRENCY": str(workers), "EVENTS_STREAM": stream, "EVENTS_STREAM_MAXLEN": "0",
         "SPOOL_DIR": str(ROOT / "results" / "bench" / "spool" / str(port)),
     }
     base.update(env)
