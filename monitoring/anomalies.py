@@ -26,6 +26,7 @@ from monitoring.drift.checks import two_proportion_z
 from monitoring.exceptions import QueueProbeError
 from monitoring.queue_probe import GatewayMetricsProbe, QueueProbe, QueueStats
 from monitoring.settings import MonitoringSettings
+from shared.publisher import LOST_SUFFIX
 from shared.store.base import EventStore, OpsBucket, TimeWindow
 
 logger = logging.getLogger("monitoring.anomalies")
@@ -258,12 +259,44 @@ class AnomalyDetector:
         self.last_measurements["queues"] = measured
         return [f for f in findings if f]
 
+    def _lost_events(self, now: datetime) -> list[Finding]:
+        """Events recorded as lost in ``{EVENTS_STREAM}:lost`` during the window: always critical.
+
+        The publishers (spool full) and the indexer (entries cut before it read them) record
+        every loss there; the entry ids are millisecond timestamps, so the window is an XRANGE.
+        Needs the Redis of the events (not measured in embedded mode).
+        """
+        connection = getattr(self.queue_probe, "connection", None)
+        if connection is None:
+            self.last_measurements["events_lost"] = "not measured (no REDIS_URL)"
+            return []
+        since = now - timedelta(seconds=self.settings.anomaly_window_seconds)
+        try:
+            records = connection.xrange(self.settings.events_stream + LOST_SUFFIX,
+                                        min=f"{int(since.timestamp() * 1000)}-0",
+                                        max=f"{int(now.timestamp() * 1000)}-18446744073709551615")
+        except Exception as exc:  # Redis down: the queue check says so too; the next check tries again
+            self.last_measurements["events_lost"] = f"not measured ({exc})"
+            return []
+        lost, reasons = 0, set()
+        for _, fields in records:
+            decoded = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+                       for k, v in fields.items()}
+            lost += int(decoded.get("count", 0))
+            reasons.add(f"{decoded.get('source', '?')}: {decoded.get('reason', '?')}")
+        self.last_measurements["events_lost"] = lost
+        if not lost:
+            return []
+        return [Finding("events_lost", "critical", float(lost), 0.0, None,
+                        f"{lost} scoring event(s) lost in the window ({'; '.join(sorted(reasons))[:500]}); "
+                        f"records in {self.settings.events_stream}{LOST_SUFFIX}")]
+
     # --- running ------------------------------------------------------------------
     def findings(self, now: datetime | None = None) -> list[Finding]:
         """Measure the window ending at ``now`` and return what is anomalous."""
         now = now or datetime.now(UTC)
         self.last_measurements = {}
-        steps: list[Callable[[datetime], list[Finding]]] = [self._overall, self._queues]
+        steps: list[Callable[[datetime], list[Finding]]] = [self._overall, self._queues, self._lost_events]
         steps += [lambda moment, p=p: self._latency(moment, p) for p in PATHS]  # type: ignore[misc]
         out: list[Finding] = []
         for step in steps:

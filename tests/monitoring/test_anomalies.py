@@ -237,3 +237,31 @@ def test_rq_key_prefix_is_a_setting(anomaly_settings: MonitoringSettings, monkey
     assert isinstance(probe, QueueProbe)
     (stats,) = probe.measure()
     assert stats.depth == 1 and stats.oldest_age_s is not None
+
+
+def test_events_recorded_as_lost_in_the_window_are_a_critical_alert(anomaly_settings: MonitoringSettings,
+                                                                     store: SQLiteEventStore) -> None:
+    from shared.publisher import LOST_SUFFIX, record_loss
+
+    _steady(store)
+    redis = fakeredis.FakeRedis()
+    stream = anomaly_settings.events_stream + LOST_SUFFIX
+    ms = int(NOW.timestamp() * 1000)
+    redis.xadd(stream, {"count": "7", "source": "indexer", "reason": "old"}, id=f"{ms - 3_600_000}-0")  # an hour ago
+    detector = AnomalyDetector(anomaly_settings, store, QueueProbe(redis, ["scoring"]))
+    assert [a for a in detector.run(NOW) if a["metric"] == "events_lost"] == []  # outside the window
+    redis.xadd(stream, {"count": "2", "source": "indexer", "reason": "trimmed before read"}, id=f"{ms - 60_000}-0")
+    redis.xadd(stream, {"count": "3", "source": "publisher", "reason": "spool full"}, id=f"{ms - 1_000}-0")
+    (alert,) = [a for a in detector.run(NOW) if a["metric"] == "events_lost"]
+    assert alert["severity"] == "critical" and alert["value"] == 5
+    assert "trimmed before read" in alert["message"] and "spool full" in alert["message"]
+    record_loss(redis, anomaly_settings.events_stream, 1, "publisher", "spool full")  # the writers' own format
+    now = datetime.now(UTC)
+    assert [f.value for f in detector.findings(now) if f.metric == "events_lost"] == [1.0]
+
+
+def test_lost_events_are_not_measured_without_redis(anomaly_settings: MonitoringSettings,
+                                                    store: SQLiteEventStore) -> None:
+    detector = AnomalyDetector(anomaly_settings, store, None)
+    detector.run(NOW)
+    assert detector.last_measurements["events_lost"] == "not measured (no REDIS_URL)"
