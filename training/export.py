@@ -68,7 +68,8 @@ def to_onnx(booster: lgb.Booster, n_features: int) -> bytes:
 
 def float32_floor(value: float) -> float:
     """The largest float32 not above ``value``: for any float32 x, x <= it exactly when x <= value."""
-    rounded = np.float32(value)
+    with np.errstate(over="ignore"):  # LightGBM writes +-1e300 for "everything": +-inf in float32
+        rounded = np.float32(value)
     if float(rounded) > value:
         rounded = np.nextafter(rounded, np.float32(-np.inf))
     return float(rounded)

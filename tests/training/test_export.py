@@ -103,6 +103,7 @@ def test_float32_floor_keeps_every_float32_on_the_float64_side() -> None:
     middle = (float(a) + float(b)) / 2  # where LightGBM puts a threshold between two adjacent values
     floor = np.float32(float32_floor(middle))
     assert floor == a and float32_floor(float(a)) == float(a)
+    assert float32_floor(1e300) == float(np.finfo(np.float32).max) and float32_floor(-1e300) == -np.inf
     for x in (a, b, np.nextafter(a, np.float32(0))):
         assert (x <= floor) == (float(x) <= middle)
 
