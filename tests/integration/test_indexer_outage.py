@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -26,7 +24,6 @@ import redis as redis_lib
 
 from shared.publisher import EventPublisher
 from shared.store.elastic import ElasticsearchEventStore
-from tests.shared.store.conftest import make_es_store
 from tests.utils.events import many_events
 from tests.utils.servers import require_elasticsearch, require_redis
 from tests.utils.tcp_proxy import TcpProxy
@@ -34,27 +31,6 @@ from tests.utils.waiting import wait_until
 from worker.indexer import Indexer
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def redis_client() -> redis_lib.Redis:
-    return redis_lib.Redis.from_url(require_redis(), socket_timeout=10)
-
-
-@pytest.fixture
-def stream(redis_client: redis_lib.Redis) -> Iterator[str]:
-    name = f"test:events:{uuid.uuid4().hex[:8]}"
-    yield name
-    redis_client.delete(name, f"{name}:dead")
-
-
-@pytest.fixture
-def es_store() -> Iterator[ElasticsearchEventStore]:
-    store = make_es_store()
-    assert isinstance(store, ElasticsearchEventStore)
-    yield store
-    store.drop_all()
-    store.close()
 
 
 def run_indexer(indexer: Indexer) -> tuple[threading.Event, threading.Thread]:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,9 +31,8 @@ import redis as redis_lib
 from shared.publisher import EventPublisher
 from shared.store.elastic import ElasticsearchEventStore
 from tests.integration.test_indexer_outage import run_indexer, stored_exactly_once
-from tests.shared.store.conftest import make_es_store
 from tests.utils.events import many_events
-from tests.utils.servers import require_elasticsearch, require_redis
+from tests.utils.servers import require_elasticsearch
 from tests.utils.tcp_proxy import TcpProxy
 from tests.utils.waiting import wait_until
 from worker.indexer import Indexer
@@ -42,27 +40,6 @@ from worker.indexer import Indexer
 pytestmark = pytest.mark.integration
 
 CAP = 200
-
-
-@pytest.fixture
-def redis_client() -> redis_lib.Redis:
-    return redis_lib.Redis.from_url(require_redis(), socket_timeout=10)
-
-
-@pytest.fixture
-def stream(redis_client: redis_lib.Redis) -> Iterator[str]:
-    name = f"test:events:{uuid.uuid4().hex[:8]}"
-    yield name
-    redis_client.delete(name, f"{name}:dead", f"{name}:lost")
-
-
-@pytest.fixture
-def es_store() -> Iterator[ElasticsearchEventStore]:
-    store = make_es_store()
-    assert isinstance(store, ElasticsearchEventStore)
-    yield store
-    store.drop_all()
-    store.close()
 
 
 @pytest.fixture
