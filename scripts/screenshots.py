@@ -8,7 +8,8 @@
    5 minutes and a drift run every 3 hours (each over the previous 3 hours);
 3. serves the dashboard and saves one PNG per page with headless Chromium.
 
-    .venv/bin/python scripts/screenshots.py [--events 12000] [--out docs/screenshots]
+    [ELASTICSEARCH_URL=...] [REDIS_URL=...] .venv/bin/python scripts/screenshots.py [--events 12000] \
+        [--out docs/screenshots]
 """
 
 from __future__ import annotations
@@ -98,9 +99,12 @@ def shoot(settings, store, out: Path) -> list[Path]:
     from monitoring.dashboard.app import create_app
     from monitoring.dashboard.data import DashboardData
     from monitoring.dashboard.server import serve_in_thread
+    from monitoring.queue_probe import QueueProbe
     from tests.monitoring.browser import full_page_png, start_chromium, wait_rendered
 
-    running = serve_in_thread(create_app(settings, DashboardData(settings, store)).server)
+    # the queue card reads REDIS_URL (or GATEWAY_METRICS_URL) as the dashboard does
+    data = DashboardData(settings, store, QueueProbe.from_settings(settings))  # type: ignore[arg-type]
+    running = serve_in_thread(create_app(settings, data).server)
     driver = start_chromium()
     saved = []
     try:
