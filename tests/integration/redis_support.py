@@ -75,15 +75,19 @@ def worker_pool(env: dict[str, str], processes: int, log: Path) -> Iterator[subp
         try:
             yield pool
         finally:
-            if pool.poll() is None:
-                pool.send_signal(signal.SIGTERM)
-                try:
-                    pool.wait(15)
-                except subprocess.TimeoutExpired:
-                    os.killpg(pool.pid, signal.SIGKILL)
-                    pool.wait(5)
-            with contextlib.suppress(ProcessLookupError):  # nothing of this test may outlive it
-                os.killpg(pool.pid, signal.SIGKILL)
+            stop_session(pool, 15)
+
+
+def stop_session(process: subprocess.Popen[bytes], grace_s: float) -> None:
+    """SIGTERM ``process`` (started with ``start_new_session``), give it ``grace_s`` to exit, then
+    SIGKILL its whole process group: nothing of a test may outlive it, children included."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(grace_s)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(5)
 
 
 def free_port() -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,19 +11,15 @@ import pytest
 from shared.store.base import TimeWindow
 from shared.store.elastic import ElasticsearchEventStore, _Pit
 from shared.store.exceptions import StoreUnavailableError
-from tests.shared.store.conftest import make_es_store
 from tests.utils.events import make_event, many_events
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def es() -> Iterator[ElasticsearchEventStore]:
-    store = make_es_store()
-    assert isinstance(store, ElasticsearchEventStore)
-    yield store
-    store.drop_all()
-    store.close()
+def es(es_store: ElasticsearchEventStore) -> ElasticsearchEventStore:
+    """The conftest's store on its own prefix, under this file's short name."""
+    return es_store
 
 
 def test_template_is_strict_and_typed(es: ElasticsearchEventStore) -> None:

@@ -24,8 +24,6 @@ Every wait is a deadline (the machine may be busy), never a speed check.
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
 import subprocess
 import sys
 import threading
@@ -45,7 +43,7 @@ from elasticsearch import ApiError, TransportError
 
 from shared.store.elastic import ElasticsearchEventStore
 from shared.store.exceptions import StoreError
-from tests.integration.redis_support import REPO, free_port, redis_database, subprocess_env
+from tests.integration.redis_support import REPO, free_port, redis_database, stop_session, subprocess_env
 from tests.utils.data import synthetic_applications
 from tests.utils.servers import require_elasticsearch
 from tests.utils.tcp_proxy import TcpProxy
@@ -244,15 +242,7 @@ def _service(deployed: Deployment, name: str, argv: list[str], env: dict[str, st
     try:
         yield service
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                pass
-        with contextlib.suppress(ProcessLookupError):  # the process, or children it left behind
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(5)
+        stop_session(process, 20)
 
 
 @contextlib.contextmanager
