@@ -32,3 +32,11 @@ def test_production_refuses_the_development_key(monkeypatch: pytest.MonkeyPatch)
         BaseServiceSettings()
     monkeypatch.setenv("PSEUDONYMISATION_KEY", "a-real-secret-from-the-vault")
     assert BaseServiceSettings().environment == "production"
+
+
+@pytest.mark.parametrize("value", ["-1", "many"])
+def test_events_stream_maxlen_refuses_a_negative_or_non_integer_cap(monkeypatch: pytest.MonkeyPatch,
+                                                                    value: str) -> None:
+    monkeypatch.setenv("EVENTS_STREAM_MAXLEN", value)
+    with pytest.raises(ValidationError, match="events_stream_maxlen"):
+        BaseServiceSettings()
