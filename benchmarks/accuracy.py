@@ -10,7 +10,7 @@ encoding and the ONNX model) and writes:
   calibration as the scorer applies it) and with the
   scores the bundle stored at build time for its reference sample (``reference.jsonl.gz``).
 
-``--save-baseline`` keeps the figures in ``results/bench/accuracy-baseline.json``; a later
+``--save-baseline`` keeps the figures in ``docs/results/accuracy-baseline.json``; a later
 run compares with it: same decisions, max |Δp|, ΔAUC, Δ approval rates. ``--encode-from FILE``
 scores with the ``encode`` of another copy of ``shared/encoding.py`` (e.g. the previous
 version: ``git show HEAD~1:shared/encoding.py > /tmp/encoding_old.py``), for the "before" figures.

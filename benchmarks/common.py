@@ -25,7 +25,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results"
-BENCH_DIR = RESULTS / "bench"
+# Benchmark results are committed: the docs quote them from there.
+BENCH_DIR = ROOT / "docs" / "results"
 DATA_DIR = RESULTS / "data"
 VENV_PY = ROOT / ".venv" / "bin" / "python"
 BENCH_API_KEY = "bench-key-0123456789abcdef"
@@ -218,7 +219,7 @@ def free_port() -> int:
 
 # --- results ------------------------------------------------------------------------------
 def write_results(name: str, data: Mapping[str, Any], markdown: str) -> tuple[Path, Path]:
-    """Write ``results/bench/<name>.json`` and ``.md``; returns both paths."""
+    """Write ``docs/results/<name>.json`` and ``.md``; returns both paths."""
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
     json_path, md_path = BENCH_DIR / f"{name}.json", BENCH_DIR / f"{name}.md"
     json_path.write_text(json.dumps(data, indent=2, default=str) + "\n")

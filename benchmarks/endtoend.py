@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run (max 60)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for the gateway (repeatable)")
-    parser.add_argument("--name", default="endtoend", help="results/bench/<name>.json|md")
+    parser.add_argument("--name", default="endtoend", help="docs/results/<name>.json|md")
     args = parser.parse_args(argv)
     duration = max(1, min(args.duration, 60))
     connections = [int(c) for c in args.connections.split(",")]
