@@ -6,7 +6,7 @@ Starts the gateway and the RQ worker pool (``--processes``) on Redis database 13
    ``--duration`` s; the jobs are then left to drain. Throughput = jobs finished / (last
    end - first start), from RQ's own timestamps in Redis (no polling in the figure);
 2. half load: an asyncio + httpx client submits at a fixed rate (``--rate``, default half the
-   measured throughput, at most 150/s, the issue's "half of 300") for ``--duration`` s, open loop;
+   measured throughput, at most 150/s, half of the 300 jobs/s target) for ``--duration`` s, open loop;
    enqueue-to-finished = RQ's ``ended_at - enqueued_at`` of those jobs (p50/p90/p99);
 3. batch jobs: the same as 1 with ``{"applications": [20 applications]}``: applications/s.
 

@@ -167,7 +167,7 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float
 
 
 def verdicts(summary: dict[str, Any], at: str = "32") -> dict[str, Any]:
-    """The issue's targets, at ``at`` connections, for the gateway's best configuration."""
+    """The service's performance targets, at ``at`` connections, for the gateway's best configuration."""
     gateways = {k: v[at] for k, v in summary.items() if k.startswith("gateway") and at in v}
     if not gateways:
         return {}

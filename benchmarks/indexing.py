@@ -1,9 +1,9 @@
-"""Indexing rate into Elasticsearch: repeats the storage engineer's ``scripts/bench_indexing.py`` and takes medians.
+"""Indexing rate into Elasticsearch: repeats ``scripts/bench_indexing.py`` and takes medians.
 
 That script (not duplicated here) measures, on a throw-away index prefix, the bulk rate of
 ``store.index_events`` and the end-to-end rate of the Indexer (Redis Stream -> consumer
 group -> bulk -> XACK). This wrapper runs it ``--repeats`` times (``--sample 0``: its
-sampling phase is not an indexing figure) and reports the medians against the issue's
+sampling phase is not an indexing figure) and reports the medians against the
 target (>= 5,000 events/s).
 
 Usage:

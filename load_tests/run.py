@@ -8,7 +8,7 @@ id at the end, whatever happens):
   up are reused, untouched;
 - the gateway (``python -m gateway``), the RQ worker pool (``python -m worker pool``) and the
   indexer (``python -m worker indexer``), on Redis database 14 and the Elasticsearch index
-  prefix ``loadtest`` (deleted at the end unless ``--keep-data``), so the team's data is not touched;
+  prefix ``loadtest`` (deleted at the end unless ``--keep-data``), so the data of a running stack is not touched;
 - with ``--embedded``: only the gateway, in embedded mode (fakeredis, worker and indexer threads, SQLite).
 
 Then, for each scenario, Locust headless for a fixed time and user count (loopback only),
@@ -223,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.embedded and not (es_up and redis_up):
             log("Redis or Elasticsearch is down: starting them (scripts/services.sh start)")
             subprocess.run(["bash", "scripts/services.sh", "start"], cwd=ROOT, check=True)
-            # stop them at the end only if neither was up before: a teammate may use the other one
+            # stop them at the end only if neither was up before: another process may use the other one
             services_started = not es_up and not redis_up
         gateway = procs.start("gateway", [PY, "-m", "gateway", "--port", str(args.port)], env)
         wait_until(lambda: answers(host + "/health/ready"), "gateway", 120, gateway)

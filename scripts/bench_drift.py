@@ -1,4 +1,4 @@
-"""Time one drift run over 100,000 stored events (the issue's goal: at most 30 s).
+"""Time one drift run over 100,000 stored events (goal: at most 10 s).
 
 Fills a fresh store (SQLite by default; Elasticsearch when ELASTICSEARCH_URL is
 set, on its own index prefix) with N events of synthetic applications scored by

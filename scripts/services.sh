@@ -21,7 +21,7 @@ source "$LIB/redis.sh"
 # shellcheck source=scripts/lib/elasticsearch.sh
 source "$LIB/elasticsearch.sh"
 
-# lock: one start/stop at a time per .services/ (teammates and CI may call `make services` together).
+# lock: one start/stop at a time per .services/ (several shells or CI may call `make services` together).
 # The servers are started with fd 9 closed, so they never hold this lock.
 lock() {
     mkdir -p "$SERVICES_DIR"

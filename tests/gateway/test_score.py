@@ -1,4 +1,4 @@
-"""POST /v1/score: the answer, its event, and every error case of issue 3."""
+"""POST /v1/score: the answer, its event, and every error case."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Outages under HTTP load through the real processes: every accepted request indexed exactly once (issue 4).
+"""Outages under HTTP load through the real processes: every accepted request indexed exactly once.
 
 The processes of a deployment run as subprocesses on this test's Redis database
 (14, flushed before and after) and Elasticsearch index prefix (``test-<uuid8>``,
