@@ -16,12 +16,19 @@ from gateway.settings import GatewaySettings
 logger = logging.getLogger("gateway")
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Parse the command line, check the settings, run uvicorn."""
-    parser = argparse.ArgumentParser(prog="python -m gateway", description="Run the scoring gateway.")
+def main(argv: list[str] | None = None, app: str = "gateway.app:create_app", prog: str = "python -m gateway") -> int:
+    """Parse the command line, check the settings, run uvicorn.
+
+    Args:
+        argv: the arguments (``sys.argv[1:]`` when omitted).
+        app: the app factory uvicorn imports (``--app`` overrides it).
+        prog: the program name in the help.
+    """
+    parser = argparse.ArgumentParser(prog=prog, description="Run the scoring gateway.")
     parser.add_argument("--host", help="bind address (default: HOST or 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port (default: PORT or 8000)")
     parser.add_argument("--workers", type=int, help="uvicorn worker processes (default: WEB_CONCURRENCY or 1)")
+    parser.add_argument("--app", default=app, help=f"app factory, module:function (default: {app})")
     args = parser.parse_args(argv)
     try:
         settings = GatewaySettings()
@@ -43,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="gateway-metrics-")
     os.environ["HOST"], os.environ["PORT"] = host, str(port)  # the workers re-read the settings
     uvicorn.run(
-        "gateway.app:create_app", factory=True, host=host, port=port, workers=workers, loop="uvloop",
+        args.app, factory=True, host=host, port=port, workers=workers, loop="uvloop",
         http="httptools", access_log=False, log_config=None, proxy_headers=False, server_header=False,
     )
     return 0

@@ -11,12 +11,12 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from gateway.errors import install_error_handlers
-from gateway.fastpath import ScoreFastPath
+from gateway.fastpath import SCORE_PATH, ScoreEndpoint
 from gateway.logs import configure_logging
 from gateway.metrics import GatewayMetrics
 from gateway.middleware import RequestContextMiddleware
 from gateway.openapi import install_openapi
-from gateway.resources import build_resources
+from gateway.resources import CompanionFactory, build_resources
 from gateway.routes import health, jobs, metrics, model, score
 from gateway.settings import GatewaySettings
 
@@ -31,13 +31,16 @@ DESCRIPTION = """Credit scoring for *Credit Express*: a loan application (the ra
 """
 
 
-def create_app(settings: GatewaySettings | None = None, publisher_factory: Any = None) -> FastAPI:
+def create_app(settings: GatewaySettings | None = None, publisher_factory: Any = None,
+               companion_factory: CompanionFactory | None = None) -> FastAPI:
     """Build the app; nothing heavy happens until the lifespan starts.
 
     Args:
         settings: gateway settings (read from the environment when omitted).
         publisher_factory: ``(redis, settings) -> publisher``; tests inject one, the default is
             :class:`shared.publisher.EventPublisher`.
+        companion_factory: the in-process worker and indexer of embedded mode (``embedded.app``
+            passes them; the gateway alone has none).
     """
     settings = settings or GatewaySettings()
     gateway_metrics = GatewayMetrics()
@@ -47,7 +50,8 @@ def create_app(settings: GatewaySettings | None = None, publisher_factory: Any =
         configure_logging(settings.log_level)
         if not settings.api_keys:
             logger.warning("API KEYS DISABLED: ALLOW_NO_API_KEY=true, every /v1 route is open (development only)")
-        resources = await run_in_threadpool(build_resources, settings, gateway_metrics, publisher_factory)
+        resources = await run_in_threadpool(build_resources, settings, gateway_metrics, publisher_factory,
+                                           companion_factory)
         app.state.resources = resources
         logger.info("gateway ready", extra={
             "mode": "embedded" if settings.embedded else "redis", "model_loaded": resources.scorer is not None,
@@ -61,11 +65,11 @@ def create_app(settings: GatewaySettings | None = None, publisher_factory: Any =
 
     app = FastAPI(title="Credit scoring gateway", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
-    app.add_middleware(ScoreFastPath, enabled=settings.score_fast_path)  # inside RequestContextMiddleware
+    app.add_middleware(ScoreEndpoint)  # inside RequestContextMiddleware: POST /v1/score's one handler
     app.add_middleware(RequestContextMiddleware, metrics=gateway_metrics, max_body_bytes=settings.max_body_bytes,
                        api_keys=settings.api_keys, access_log=settings.access_log)
     install_error_handlers(app)
     for module in (score, jobs, model, health, metrics):
         app.include_router(module.router)
-    install_openapi(app, settings.max_batch_size)
+    install_openapi(app, settings.max_batch_size, {(SCORE_PATH, "post"): score.score_operation()})
     return app

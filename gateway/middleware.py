@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-import random
 import re
 import time
 from collections.abc import MutableMapping, Sequence
@@ -21,6 +20,7 @@ import orjson
 from gateway.exceptions import BodyTooLargeError
 from gateway.logs import ACCESS_LOGGER
 from gateway.metrics import GatewayMetrics
+from shared.event import new_id
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -31,16 +31,6 @@ PROTECTED_PREFIX = "/v1/"
 _VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
 _access = logging.getLogger(ACCESS_LOGGER)
 _errors = logging.getLogger("gateway.errors")
-
-
-def new_id() -> str:
-    """A random 128-bit id, as 32 hex digits.
-
-    ``uuid.uuid4()`` reads the OS random source: about 40 us a call on this
-    machine, twice a request (request id, event id). The ids need uniqueness,
-    not secrecy, so Python's generator (re-seeded in every process) does.
-    """
-    return f"{random.getrandbits(128):032x}"
 
 
 def request_id_of(scope: MutableMapping[str, Any]) -> str | None:

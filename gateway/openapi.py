@@ -86,13 +86,40 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: ERRORS[code] for code in codes}
 
 
-def install_openapi(app: FastAPI, max_batch_size: int) -> None:
-    """Add the application and batch schemas to the components (the routes refer to them)."""
+def add_operation(schema: dict[str, Any], path: str, method: str, operation: dict[str, Any]) -> None:
+    """Document an endpoint served without a FastAPI route (``responses`` in FastAPI's form, with ``model``)."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    responses = {}
+    for status, response in operation["responses"].items():
+        response = dict(response)
+        model = response.pop("model", None)
+        response.setdefault("description", "Successful Response")
+        if model is not None:
+            definition = model.model_json_schema(ref_template=_REF)
+            components.update(definition.pop("$defs", {}))
+            components[model.__name__] = definition
+            media = response.setdefault("content", {}).setdefault("application/json", {})
+            media["schema"] = {"$ref": _REF.format(model=model.__name__)}
+        responses[str(status)] = response
+    schema.setdefault("paths", {}).setdefault(path, {})[method] = {**operation, "responses": responses}
+
+
+def install_openapi(app: FastAPI, max_batch_size: int, extra: dict[tuple[str, str], Any] | None = None) -> None:
+    """Add the application and batch schemas to the components (the routes refer to them).
+
+    Args:
+        app: the application.
+        max_batch_size: the batch limit, documented on the batch schema.
+        extra: ``(path, method) -> operation`` of endpoints served below the routing (see
+            :func:`add_operation`).
+    """
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
             return app.openapi_schema
         schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        for (path, method), operation in (extra or {}).items():
+            add_operation(schema, path, method, operation)
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         application = LoanApplication.model_json_schema(ref_template=_REF)
         components.update(application.pop("$defs", {}))

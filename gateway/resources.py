@@ -4,21 +4,48 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from redis import Redis
 from rq import Queue
 
-from gateway.embedded import EmbeddedRuntime
 from gateway.metrics import GatewayMetrics
-from gateway.services.events import EventEmitter
-from gateway.services.jobs import JOB_SERIALIZER, JobService
+from gateway.services.jobs import JobService
 from gateway.services.scoring import ScoringService
 from gateway.settings import GatewaySettings
+from shared.jobs import JOB_SERIALIZER
 from shared.scorer import Scorer
 
 logger = logging.getLogger(__name__)
+NO_WORKER = "worker code not installed in the gateway alone: without REDIS_URL, run python -m embedded"
+
+
+class Companion(Protocol):
+    """What runs beside the gateway in embedded mode (the in-process worker and indexer; see ``embedded/``)."""
+
+    worker_error: str | None
+    indexer_error: str | None
+
+    def start(self) -> None: ...  # pragma: no cover
+
+    def stop(self) -> None: ...  # pragma: no cover
+
+    def stop_indexer(self) -> None: ...  # pragma: no cover
+
+    @property
+    def worker_started(self) -> bool: ...  # pragma: no cover
+
+    @property
+    def worker_alive(self) -> bool: ...  # pragma: no cover
+
+    @property
+    def indexer_alive(self) -> bool: ...  # pragma: no cover
+
+
+# (fakeredis server, settings, scorer, publisher) -> the companion, not started
+CompanionFactory = Callable[[Any, GatewaySettings, Scorer, Any], Companion]
 
 
 @dataclass
@@ -33,7 +60,7 @@ class Resources:
     scorer_error: str | None = None
     scoring: ScoringService | None = None
     jobs: JobService | None = None
-    embedded: EmbeddedRuntime | None = None
+    embedded: Companion | None = None
     started_at: float = field(default_factory=time.time)
 
     def close(self) -> None:
@@ -65,7 +92,8 @@ def _redis(settings: GatewaySettings) -> tuple[Any, Any, Any]:
     return Redis.from_url(settings.redis_url, **options), Redis.from_url(settings.redis_url, **options), None
 
 
-def build_resources(settings: GatewaySettings, metrics: GatewayMetrics, publisher_factory: Any = None) -> Resources:
+def build_resources(settings: GatewaySettings, metrics: GatewayMetrics, publisher_factory: Any = None,
+                    companion_factory: CompanionFactory | None = None) -> Resources:
     """Load the scorer and connect what the settings describe.
 
     A bundle that cannot be loaded does not stop the process: ``/health/ready``
@@ -76,6 +104,8 @@ def build_resources(settings: GatewaySettings, metrics: GatewayMetrics, publishe
         metrics: the app's metrics.
         publisher_factory: builds the event publisher from ``(redis, settings)``; defaults to
             :class:`shared.publisher.EventPublisher`.
+        companion_factory: builds the in-process worker and indexer of embedded mode (``embedded/``);
+            without it, embedded mode has no worker and ``POST /v1/jobs`` answers 503.
     """
     redis, publisher_redis, server = _redis(settings)
     if publisher_factory is None:
@@ -98,14 +128,15 @@ def build_resources(settings: GatewaySettings, metrics: GatewayMetrics, publishe
         logger.error("scorer not loaded: the scoring routes will answer 503",
                      extra={"bundle": str(settings.model_dir), "error": str(exc)})
         return resources
-    emitter = EventEmitter(publisher, settings.pseudonymisation_key, metrics, settings.raw_input_max_chars)
-    resources.scoring = ScoringService(resources.scorer, emitter, metrics, settings)
+    resources.scoring = ScoringService(resources.scorer, publisher, metrics, settings)
     queue = Queue(settings.queue_name, connection=redis, serializer=JOB_SERIALIZER)
     unavailable = None
-    if server is not None:
-        resources.embedded = EmbeddedRuntime(server, settings, resources.scorer, publisher)
+    if server is not None and companion_factory is not None:
+        resources.embedded = companion_factory(server, settings, resources.scorer, publisher)
         resources.embedded.start()
-        if settings.embedded_worker and resources.embedded.worker is None:
+        if settings.embedded_worker and not resources.embedded.worker_started:
             unavailable = resources.embedded.worker_error
+    elif server is not None and settings.embedded_worker:
+        unavailable = NO_WORKER
     resources.jobs = JobService(None if unavailable else queue, resources.scoring, settings, metrics, unavailable)
     return resources

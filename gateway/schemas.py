@@ -1,8 +1,8 @@
 """Shapes of the API's answers, for the OpenAPI document.
 
-The routes build plain dicts and serialise them with orjson (the hot path
-skips response-model validation); these models document those dicts, and
-``tests/gateway`` checks that real answers match them.
+The scoring answers are built by the scoring core (``shared.serving``), as plain
+dicts serialised by orjson; their models live beside the builders, in
+:mod:`shared.serving.answers`, and are the ones documented here.
 """
 
 from __future__ import annotations
@@ -11,62 +11,22 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from shared.serving.answers import (
+    BatchRejection,
+    BatchResponse,
+    BatchResult,
+    FieldError,
+    JobBatch,
+    JobScore,
+    JobTimings,
+    ScoreResponse,
+    Timings,
+)
 
-class Timings(BaseModel):
-    """Server-side timings, in milliseconds."""
-
-    validation_ms: float | None = Field(None, description="parsing and validating the body")
-    inference_ms: float | None = Field(None, description="encoding and model (a batch: the whole matrix)")
-    total_ms: float | None = Field(None, description="from the body read to the answer ready")
-
-
-class ScoreResponse(BaseModel):
-    """The score of one application."""
-
-    request_id: str
-    probability: float = Field(description="estimated probability of default, in [0, 1]")
-    decision: Literal["approved", "refused"] = Field(description="refused when probability >= threshold")
-    threshold: float
-    model_version: str
-    timings: Timings
-
-
-class FieldError(BaseModel):
-    """One bad field: its name, the value sent and the rule it breaks."""
-
-    field: str
-    value: Any = None
-    rule: str
-    message: str
-
-
-class BatchResult(BaseModel):
-    """One scored application of a batch, by its position in the request."""
-
-    index: int
-    probability: float
-    decision: Literal["approved", "refused"]
-
-
-class BatchRejection(BaseModel):
-    """One refused application of a batch, by its position in the request."""
-
-    index: int
-    errors: list[FieldError]
-
-
-class BatchResponse(BaseModel):
-    """Scores of a batch: valid items scored as one matrix, invalid ones reported by index."""
-
-    request_id: str
-    model_version: str
-    threshold: float
-    count: int = Field(description="applications received")
-    scored: int
-    rejected: int
-    results: list[BatchResult]
-    errors: list[BatchRejection]
-    timings: Timings
+__all__ = [
+    "BatchRejection", "BatchResponse", "BatchResult", "ErrorResponse", "FieldError", "JobAccepted", "JobBatch",
+    "JobScore", "JobStatus", "JobTimings", "ModelInfo", "Readiness", "ScoreResponse", "Timings",
+]
 
 
 class JobAccepted(BaseModel):
@@ -89,7 +49,7 @@ class JobStatus(BaseModel):
     enqueued_at: str | None = None
     started_at: str | None = None
     ended_at: str | None = None
-    result: dict[str, Any] | None = Field(None, description="when finished: a score, or a batch's results")
+    result: JobScore | JobBatch | None = Field(None, description="when finished: a score, or a batch's results")
     reason: str | None = Field(None, description="when failed: why")
 
 

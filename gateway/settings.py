@@ -50,8 +50,6 @@ class GatewaySettings(BaseServiceSettings):
     workers: int = Field(default=1, ge=1, le=64, validation_alias=AliasChoices("WEB_CONCURRENCY", "WORKERS"),
                          description="uvicorn worker processes (embedded mode: always 1)")
     access_log: bool = Field(default=True, description="one JSON line per request")
-    score_fast_path: bool = Field(default=True, description="serve POST /v1/score below FastAPI's routing layers "
-                                  "(same answers; false: through FastAPI)")
     spool_dir: Path = Field(default=Path("var/spool/gateway"), description="where events wait while Redis is down")
     spool_max_bytes: int = Field(default=256 * 1024 * 1024, gt=0)
     raw_input_max_chars: int = Field(default=16_384, ge=0, description="refused input kept in an invalid event")

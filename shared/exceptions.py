@@ -15,3 +15,24 @@ class BundleError(SharedError):
 
 class ConfigurationError(SharedError):
     """A setting is missing or unsafe for the environment."""
+
+
+class InputRefusedError(SharedError):
+    """An input the scoring core refused (the client's fault); its "invalid" event is already emitted.
+
+    Attributes:
+        reason: ``"malformed"`` (not JSON), ``"invalid"`` (breaks the schema) or ``"too_large"``
+            (more applications than the batch limit).
+        message: a client-safe sentence.
+        details: ``errors`` (one per bad field), ``items`` (per batch index) or ``limit``.
+    """
+
+    def __init__(self, reason: str, message: str, **details: object) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.details = details
+
+
+class ScoringFailedError(SharedError):
+    """The scorer failed on valid input (our fault); the "error" events are already emitted."""

@@ -23,17 +23,17 @@ from redis import Redis
 from rq import Queue, SimpleWorker
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
-from rq.serializers import JSONSerializer
 from rq.timeouts import TimerDeathPenalty
 from rq.utils import now
 from rq.worker_pool import WorkerPool
 
+from shared.jobs import JOB_SERIALIZER
 from worker import tasks
 from worker.exceptions import ScorerUnavailableError
 from worker.settings import WorkerSettings
 
 logger = logging.getLogger(__name__)
-JOB_SERIALIZER = JSONSerializer  # the gateway enqueues with the same one
+__all__ = ["JOB_SERIALIZER", "EmbeddedWorker", "ScoringPool", "ScoringWorker"]
 RESTART_DELAY_S = 5
 HEARTBEAT_MIN_INTERVAL_S = 1.0
 STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}

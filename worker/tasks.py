@@ -1,7 +1,7 @@
 """Scoring jobs, and the per-process runtime they use.
 
-Job functions are module-level and enqueued by name
-(``worker.tasks.score_applications``). The scorer is loaded once per process:
+Job functions are module-level and enqueued by name (``shared.jobs.SCORE_JOB``);
+validation, events and results come from the scoring core (``shared.serving``). The scorer is loaded once per process:
 at worker start (:func:`load_runtime`, called by the pool's workers) or, for a
 worker started some other way, lazily at the first job. Each load increments
 the Redis key ``scoring:worker:loads`` and logs one line, so a test (or an
@@ -17,21 +17,21 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import ValidationError
 from rq import get_current_job
 from rq.job import Job
 
-from shared.columns import CLIENT_ID
-from shared.event import ScoringEvent, Timings, pseudonymise
-from shared.schema import LoanApplication, field_errors
+from shared.event import Timings
+from shared.exceptions import InputRefusedError
+from shared.jobs import SCORE_JOB, ScoreJobArgs
 from shared.scorer import Scorer
+from shared.serving.core import ScoringCore
+from shared.serving.events import EventBuilder, split_application
 from worker.exceptions import JobInputError, PermanentJobError, ScorerUnavailableError
 from worker.settings import WorkerSettings
 
@@ -39,19 +39,18 @@ logger = logging.getLogger(__name__)
 LOADS_KEY = "scoring:worker:loads"
 
 
-def _new_id() -> str:
-    """A random 128-bit hex id (ScoringEvent's default, uuid4, reads the OS random source: ~40 us here)."""
-    return f"{random.getrandbits(128):032x}"
-
-
 @dataclass
 class Runtime:
-    """What a worker process holds for its jobs: the scorer and the event publisher."""
+    """What a worker process holds for its jobs: the scorer, the event publisher and the scoring core."""
 
     scorer: Scorer
     publisher: Any
     pseudonymisation_key: str
     owns_publisher: bool = True
+    core: ScoringCore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.core = ScoringCore(self.scorer, EventBuilder(self.publisher, self.pseudonymisation_key))
 
 
 _runtime: Runtime | None = None
@@ -117,7 +116,7 @@ def _ms(delta_s: float) -> float:
 
 def score_applications(applications: list[dict[str, Any]], indices: list[int] | None = None, single: bool = False,
                        request_id: str | None = None, validation_ms: float | None = None) -> dict[str, Any]:
-    """Score applications queued by the gateway (one, or a batch as one matrix).
+    """Score applications queued by the gateway (one, or a batch as one matrix): the job of ``SCORE_JOB``.
 
     Args:
         applications: validated applications (raw columns with SK_ID_CURR), re-validated here.
@@ -127,7 +126,7 @@ def score_applications(applications: list[dict[str, Any]], indices: list[int] | 
         validation_ms: the gateway's validation time, carried into the events.
 
     Returns:
-        One score (``single``) or ``{"results": [...]}``, with model version, threshold and timings.
+        :class:`shared.serving.answers.JobScore` (``single``) or :class:`shared.serving.answers.JobBatch`.
 
     Raises:
         JobInputError: an application is not valid (fails at once, no retry).
@@ -137,47 +136,31 @@ def score_applications(applications: list[dict[str, Any]], indices: list[int] | 
     job = get_current_job()
     runtime = _runtime or load_runtime(job.connection if job else None)
     indices = indices if indices is not None else list(range(len(applications)))
-    rows: list[tuple[dict[str, Any], Any]] = []
-    for position, application in enumerate(applications):
-        try:
-            values = LoanApplication.model_validate(application).__dict__.copy()
-        except ValidationError as exc:
-            fields = ", ".join(f"{e['field']} ({e['rule']})" for e in field_errors(exc))
-            raise JobInputError(f"application {indices[position]} is invalid: {fields}") from None
-        rows.append((values, values.pop(CLIENT_ID)))
-    results = runtime.scorer.score_batch([features for features, _ in rows])
+    try:
+        valid = runtime.core.validate_job(applications, indices)
+    except InputRefusedError as exc:
+        raise JobInputError(exc.message) from None
+    results = runtime.scorer.score_batch([features for _, features, _ in valid])
     ended = datetime.now(UTC)
     job_id = job.id if job else None
-    queue_wait = _ms((job.started_at - job.enqueued_at).total_seconds()) if job and job.started_at and \
-        job.enqueued_at else None
-    total = _ms((ended - job.enqueued_at).total_seconds()) if job and job.enqueued_at else None
+    queue_wait, total = _job_times(job, ended)
     inference = round(results[0].inference_ms, 3) if results else None
     timings = Timings(validation_ms=validation_ms, queue_wait_ms=queue_wait, inference_ms=inference, total_ms=total)
-    key = runtime.pseudonymisation_key
-    for (features, client_id), result in zip(rows, results, strict=True):
-        runtime.publisher.publish(ScoringEvent(
-            event_id=_new_id(), path="async", status="ok", model_version=result.model_version, request_id=request_id,
-            job_id=job_id,
-            client_ref=pseudonymise(client_id, key), features=features, score=result.probability,
-            decision=result.decision, threshold=result.threshold, timings=timings,
-        ))
-    timing_answer = {"validation_ms": validation_ms, "queue_wait_ms": queue_wait, "inference_ms": inference,
-                     "total_ms": total}
+    answer = runtime.core.job_answer(valid, results, single, timings, request_id, job_id)
     logger.info("job", extra={
         "job_id": job_id, "request_id": request_id, "count": len(results), "status": "finished",
-        "model_version": runtime.scorer.model_version, **timing_answer,
+        "model_version": runtime.scorer.model_version, **answer["timings"],
         "run_ms": _ms(time.perf_counter() - started),
     })
-    if single:
-        only = results[0]
-        return {"probability": only.probability, "decision": only.decision, "threshold": only.threshold,
-                "model_version": only.model_version, "timings": timing_answer}
-    return {
-        "model_version": runtime.scorer.model_version, "threshold": runtime.scorer.threshold, "count": len(results),
-        "results": [{"index": index, "probability": r.probability, "decision": r.decision}
-                    for index, r in zip(indices, results, strict=True)],
-        "timings": timing_answer,
-    }
+    return answer
+
+
+def _job_times(job: Job | None, ended: datetime) -> tuple[float | None, float | None]:
+    """(queue wait, total) of a job in ms, when its timestamps are known."""
+    if job is None or not job.enqueued_at:
+        return None, None
+    queue_wait = _ms((job.started_at - job.enqueued_at).total_seconds()) if job.started_at else None
+    return queue_wait, _ms((ended - job.enqueued_at).total_seconds())
 
 
 def on_job_failure(job: Job, exc_type: type[BaseException] | None, exc_value: BaseException | None,
@@ -190,33 +173,25 @@ def on_job_failure(job: Job, exc_type: type[BaseException] | None, exc_value: Ba
         job.retries_left = 0  # RQ reads it right after the handlers: fail now
     runtime = _runtime
     try:
-        if job.func_name != f"{__name__}.score_applications":
+        if job.func_name != SCORE_JOB:
             return True
-        kwargs = job.kwargs
-        applications = kwargs.get("applications") or []
+        args = ScoreJobArgs.from_kwargs(job.kwargs)
+        applications = args.applications or []
         name = exc_type.__name__ if exc_type else "Error"
         message = f"{name}: {exc_value}" if exc_value and str(exc_value) else name
-        total = _ms((datetime.now(UTC) - job.enqueued_at).total_seconds()) if job.enqueued_at else None
-        queue_wait = _ms((job.started_at - job.enqueued_at).total_seconds()) if job.started_at and \
-            job.enqueued_at else None
+        queue_wait, total = _job_times(job, datetime.now(UTC))
         logger.warning("job", extra={
-            "job_id": job.id, "request_id": kwargs.get("request_id"), "count": len(applications),
+            "job_id": job.id, "request_id": args.request_id, "count": len(applications),
             "status": "retrying" if job.retries_left else "failed", "error_type": name, "error": message[:500],
-            "validation_ms": kwargs.get("validation_ms"), "queue_wait_ms": queue_wait, "total_ms": total,
+            "validation_ms": args.validation_ms, "queue_wait_ms": queue_wait, "total_ms": total,
         })
         if runtime is None:
             return True
-        timings = Timings(validation_ms=kwargs.get("validation_ms"), total_ms=total)
+        timings = Timings(validation_ms=args.validation_ms, total_ms=total)
         for application in applications:
-            client_id = application.get(CLIENT_ID) if isinstance(application, dict) else None
-            features = {k: v for k, v in application.items() if k != CLIENT_ID} if isinstance(application, dict) \
-                else {}
-            runtime.publisher.publish(ScoringEvent(
-                event_id=_new_id(), path="async", status="error", model_version=runtime.scorer.model_version,
-                request_id=kwargs.get("request_id"), job_id=job.id, client_ref=pseudonymise(client_id,
-                runtime.pseudonymisation_key), features=features, error_type=name, error_message=message[:2000],
-                timings=timings,
-            ))
+            features, client_id = split_application(application)
+            runtime.core.events.failed("async", features, client_id, name, message, args.request_id,
+                                       runtime.scorer.model_version, timings, job_id=job.id)
     except Exception:  # an exception handler must never raise into RQ
         logger.exception("could not emit the failure events of job %s", job.id)
     return True

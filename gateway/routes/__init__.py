@@ -15,6 +15,5 @@ async def read_body(request: Request, scoring: ScoringService, path: Path) -> by
     try:
         return await request.body()
     except BodyTooLargeError as exc:
-        scoring.emitter.invalid(path, None, "body_too_large", exc.message, request_id_of(request.scope),
-                                scoring.scorer.model_version)
+        scoring.refuse_body(path, "body_too_large", exc.message, request_id_of(request.scope))
         raise

@@ -21,7 +21,8 @@ STATUS_EXAMPLES = {
         "job_id": "0b8e5a56-1f43-4d0e-9d6b-3f1ad2c4e8a1", "status": "finished",
         "enqueued_at": "2025-01-01T10:00:00.000Z", "started_at": "2025-01-01T10:00:00.004Z",
         "ended_at": "2025-01-01T10:00:00.006Z",
-        "result": {"probability": 0.0712, "decision": "approved", "threshold": 0.1187,
+        "result": {"event_id": "9a1c3e5f7b2d4f6a8c0e1b3d5f7a9c2e", "probability": 0.0712, "decision": "approved",
+                   "threshold": 0.1187,
                    "model_version": "20250101T000000-lgbm",
                    "timings": {"validation_ms": 0.05, "queue_wait_ms": 3.9, "inference_ms": 0.16, "total_ms": 5.1}}}},
     "queued": {"summary": "queued", "value": {

@@ -7,31 +7,25 @@ the event loop that serves ``/v1/score``.
 from __future__ import annotations
 
 import re
-import time
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from pydantic import ValidationError
 from redis.exceptions import RedisError
 from rq import Queue, Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
-from rq.serializers import JSONSerializer
-from rq.utils import utcparse
 from starlette.concurrency import run_in_threadpool
 
-from gateway.exceptions import InvalidApplicationError, JobNotFoundError, ServiceUnavailableError
+from gateway.exceptions import JobNotFoundError, ServiceUnavailableError
 from gateway.metrics import GatewayMetrics
-from gateway.services.events import errors_summary
-from gateway.services.scoring import BATCH_KEY, ScoringService, split_validated
+from gateway.services.scoring import ScoringService
 from gateway.settings import GatewaySettings
 from shared.columns import CLIENT_ID
 from shared.event import Timings
-from shared.schema import LoanApplication, field_errors
+from shared.jobs import JOB_SERIALIZER, SCORE_JOB, ScoreJobArgs, queue_backlog
+from shared.serving.core import ms_since
 
-# The job function, by name: the gateway never imports worker code.
-SCORE_JOB = "worker.tasks.score_applications"
-JOB_SERIALIZER = JSONSerializer
+__all__ = ["JOB_SERIALIZER", "SCORE_JOB", "JobService", "failure_reason"]
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _API_STATUS = {
     JobStatus.QUEUED: "queued", JobStatus.DEFERRED: "queued", JobStatus.SCHEDULED: "queued",
@@ -74,7 +68,6 @@ class JobService:
                  metrics: GatewayMetrics, unavailable: str | None = None) -> None:
         self.queue = queue
         self.scoring = scoring
-        self.emitter = scoring.emitter
         self.settings = settings
         self.metrics = metrics
         self.unavailable = unavailable or "the job queue is not configured"
@@ -83,55 +76,38 @@ class JobService:
 
     async def submit(self, body: bytes, request_id: str | None) -> dict[str, Any]:
         """Validate one application or a batch and enqueue it; the answer of ``POST /v1/jobs``."""
-        start = time.perf_counter()
-        version = self.scoring.scorer.model_version
-        data = self.scoring.load_json(body, self.emitter, "async", request_id, version)
-        rejected: list[dict[str, Any]] = []
-        if isinstance(data, dict) and BATCH_KEY in data:
-            valid, rejected = self.scoring.parse_batch(data, body, "async", request_id)
-            if not valid:
-                raise InvalidApplicationError(f"none of the {len(rejected)} applications is valid", items=rejected)
-            single = False
-        else:
-            try:
-                model = LoanApplication.model_validate(data)
-            except ValidationError as exc:
-                errors = field_errors(exc)
-                self.emitter.invalid("async", body, "validation", errors_summary(errors), request_id, version,
-                                     round((time.perf_counter() - start) * 1000, 3))
-                raise InvalidApplicationError(f"{len(errors)} invalid field(s)", errors=errors) from None
-            features, client_id = split_validated(model)
-            valid, single = [(0, features, client_id)], True
-        validation_ms = round((time.perf_counter() - start) * 1000, 3)
-        applications = [{**features, CLIENT_ID: client_id} for _, features, client_id in valid]
-        kwargs = {
-            "applications": applications, "indices": [index for index, _, _ in valid], "single": single,
-            "request_id": request_id, "validation_ms": validation_ms,
-        }
+        parsed = self.scoring.parse(body, "async", request_id, allow_single=True)
+        validation_ms = parsed.validation_ms
+        args = ScoreJobArgs(
+            applications=[{**features, CLIENT_ID: client_id} for _, features, client_id in parsed.valid],
+            indices=[index for index, _, _ in parsed.valid], single=parsed.single, request_id=request_id,
+            validation_ms=validation_ms,
+        )
         try:
             if self.queue is None:
                 raise ServiceUnavailableError(f"async scoring is unavailable: {self.unavailable}")
-            job = await run_in_threadpool(self._enqueue, kwargs)
+            job = await run_in_threadpool(self._enqueue, args)
         except (RedisError, ServiceUnavailableError) as exc:
-            timings = Timings(validation_ms=validation_ms, total_ms=round((time.perf_counter() - start) * 1000, 3))
-            for _, features, client_id in valid:
-                self.emitter.failed("async", features, client_id, "queue_unavailable", str(exc), request_id,
-                                    version, timings)
+            timings = Timings(validation_ms=validation_ms, total_ms=ms_since(parsed.start))
+            version = self.scoring.scorer.model_version
+            for features, client_id in parsed.rows:
+                self.scoring.events.failed("async", features, client_id, "queue_unavailable", str(exc), request_id,
+                                           version, timings)
             if isinstance(exc, ServiceUnavailableError):
                 raise
             raise ServiceUnavailableError("the job queue (Redis) is unavailable: retry later") from exc
-        self.metrics.jobs.labels("single" if single else "batch").inc()
+        self.metrics.jobs.labels("single" if parsed.single else "batch").inc()
         return {
             "job_id": job.id, "status": "queued", "status_url": f"/v1/jobs/{job.id}", "request_id": request_id,
-            "count": len(valid), "rejected": len(rejected), "errors": rejected,
+            "count": len(parsed.valid), "rejected": len(parsed.rejected), "errors": parsed.rejected,
         }
 
-    def _enqueue(self, kwargs: dict[str, Any]) -> Job:
+    def _enqueue(self, args: ScoreJobArgs) -> Job:
         assert self.queue is not None
         return self.queue.enqueue_call(
-            SCORE_JOB, kwargs=kwargs, timeout=self.settings.job_timeout, result_ttl=self.settings.job_result_ttl,
-            failure_ttl=self.settings.job_result_ttl, retry=self.retry,
-            description=f"score {len(kwargs['applications'])} application(s), request {kwargs['request_id']}",
+            SCORE_JOB, kwargs=args.to_kwargs(), timeout=self.settings.job_timeout,
+            result_ttl=self.settings.job_result_ttl, failure_ttl=self.settings.job_result_ttl, retry=self.retry,
+            description=f"score {len(args.applications)} application(s), request {args.request_id}",
         )
 
     async def status(self, job_id: str) -> dict[str, Any]:
@@ -177,19 +153,8 @@ class JobService:
         if self.queue is None:
             return None, None
         try:
-            depth, age = await run_in_threadpool(_backlog, self.queue)
+            depth, age = await run_in_threadpool(queue_backlog, self.queue)
         except RedisError:
             return None, None
         return float(depth), age
 
-
-def _backlog(queue: Queue) -> tuple[int, float | None]:
-    depth = queue.count
-    if not depth:
-        return 0, 0.0
-    head = queue.get_job_ids(0, 1)
-    raw = queue.connection.hget(queue.job_class.key_for(head[0]), "enqueued_at") if head else None
-    if not raw:  # the head job's hash expired or was deleted between the two reads
-        return depth, None
-    enqueued = utcparse(raw.decode() if isinstance(raw, bytes) else str(raw))
-    return depth, max(0.0, (datetime.now(UTC) - enqueued).total_seconds())

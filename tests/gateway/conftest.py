@@ -1,4 +1,4 @@
-"""Fixtures of the gateway tests: a model bundle, and an embedded-mode app factory."""
+"""Fixtures of the gateway tests: a model bundle, and an embedded-mode app (``embedded.app``) factory."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from gateway.app import create_app
+from embedded.app import create_app
 from gateway.settings import GatewaySettings
 from shared.scorer import Scorer
 
@@ -31,18 +31,11 @@ def scorer(bundle_dir: Path) -> Scorer:
 
 
 @pytest.fixture
-def score_fast_path() -> bool:
-    """SCORE_FAST_PATH of the test apps (tests/gateway/test_score.py runs every case both ways)."""
-    return True
-
-
-@pytest.fixture
-def gateway_settings(bundle_dir: Path, tmp_path: Path, score_fast_path: bool) -> Callable[..., GatewaySettings]:
+def gateway_settings(bundle_dir: Path, tmp_path: Path) -> Callable[..., GatewaySettings]:
     """Settings of an embedded-mode gateway, isolated from the environment (overrides as keywords)."""
 
     def make(**overrides: Any) -> GatewaySettings:
         values: dict[str, Any] = {
-            "score_fast_path": score_fast_path,
             "redis_url": None, "elasticsearch_url": None, "environment": "development",
             "model_dir": bundle_dir, "api_keys": ",".join(API_KEYS), "allow_no_api_key": False,
             "spool_dir": tmp_path / "spool", "sqlite_path": tmp_path / "events.sqlite3",

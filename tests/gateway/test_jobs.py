@@ -137,24 +137,16 @@ def test_a_transient_failure_is_retried_then_finishes(client: TestClient) -> Non
     assert [e["status"] for e in events(client)] == ["error", "ok"]
 
 
-def test_the_queue_is_unavailable_without_worker_code(client: TestClient, make_client: Any,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    import importlib
+def test_the_queue_is_unavailable_without_worker_code(gateway_settings: Any) -> None:
+    """The gateway alone (its image has no worker code), without REDIS_URL: jobs 503, scores served."""
+    from gateway.app import create_app as create_gateway_app
 
-    real_import = importlib.import_module
-
-    def no_worker(name: str, *args: Any) -> Any:
-        if name.startswith("worker"):
-            raise ModuleNotFoundError(f"No module named {name!r}")
-        return real_import(name, *args)
-
-    monkeypatch.setattr(importlib, "import_module", no_worker)
-    gateway_image = make_client()
-    response = post_json(gateway_image, "/v1/jobs", example_application())
-    assert response.status_code == 503
-    assert "worker code not installed" in response.json()["message"]
-    assert response.headers["retry-after"]
-    assert post_json(gateway_image, "/v1/score", example_application()).status_code == 200
+    with TestClient(create_gateway_app(gateway_settings()), raise_server_exceptions=False) as gateway_image:
+        response = post_json(gateway_image, "/v1/jobs", example_application())
+        assert response.status_code == 503
+        assert "worker code not installed" in response.json()["message"]
+        assert response.headers["retry-after"]
+        assert post_json(gateway_image, "/v1/score", example_application()).status_code == 200
 
 
 @pytest.mark.parametrize(("exc_string", "reason"), [

@@ -17,12 +17,6 @@ from tests.gateway.conftest import API_KEYS, HEADERS, events, post_json
 FIVE_YEARS = 1826  # days: DAYS_BIRTH = +1826 means an age of minus five years
 
 
-@pytest.fixture(params=[True, False], ids=["fast-path", "fastapi-route"])
-def score_fast_path(request: pytest.FixtureRequest) -> bool:
-    """Every case through gateway/fastpath.py and through the FastAPI route: same answers."""
-    return bool(request.param)
-
-
 def _with(**changes: Any) -> dict[str, Any]:
     application = example_application()
     application.update(changes)

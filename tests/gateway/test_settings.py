@@ -51,11 +51,6 @@ def test_web_concurrency_sets_the_workers_and_retry_intervals_parse(monkeypatch:
     assert (settings.host, settings.port, settings.max_batch_size, settings.embedded) == ("127.0.0.1", 8000, 1000, True)
 
 
-def test_score_fast_path_is_on_by_default_and_refuses_a_non_boolean(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("API_KEYS", "a-test-key-of-length")
-    assert GatewaySettings().score_fast_path is True
-    monkeypatch.setenv("SCORE_FAST_PATH", "false")
-    assert GatewaySettings().score_fast_path is False
-    monkeypatch.setenv("SCORE_FAST_PATH", "sometimes")
-    with pytest.raises(ValidationError, match="score_fast_path"):
-        GatewaySettings()
+def test_there_is_no_score_fast_path_setting() -> None:
+    """POST /v1/score has one code path: nothing to switch."""
+    assert "score_fast_path" not in GatewaySettings.model_fields

@@ -1,21 +1,24 @@
-"""Embedded mode: the RQ worker and the event indexer as threads of the gateway.
+"""The RQ worker and the event indexer as threads of the gateway's process.
 
 With no ``REDIS_URL``, one in-memory fake Redis server is shared by the
 gateway (queue, event stream), a worker thread (jobs) and an indexer thread
 (stream -> SQLite), so the async path and the event store work on a laptop
-with nothing installed. Worker code is imported with importlib, here only:
-the gateway never imports ``worker`` statically (its image does not ship it).
+with nothing installed.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import threading
 from typing import Any
 
 from gateway.settings import GatewaySettings
 from shared.scorer import Scorer
+from shared.store.factory import make_store
+from worker import tasks
+from worker.indexer import Indexer
+from worker.pool import EmbeddedWorker
+from worker.settings import WorkerSettings
 
 logger = logging.getLogger(__name__)
 
@@ -48,37 +51,25 @@ class EmbeddedRuntime:
         return fakeredis.FakeRedis(server=self.server)
 
     def start(self) -> None:
-        """Start what the settings ask for; a part that cannot start is reported, not fatal."""
+        """Start the worker and the indexer threads the settings ask for."""
         if self.settings.embedded_worker:
-            try:
-                self._start_worker()
-            except ImportError as exc:
-                self.worker_error = f"worker code not installed ({exc})"
-                logger.warning("embedded worker unavailable: async jobs will answer 503", exc_info=True)
+            self._start_worker()
         if self.settings.embedded_indexer:
-            try:
-                self._start_indexer()
-            except ImportError as exc:
-                self.indexer_error = f"indexer code not installed ({exc})"
-                logger.warning("embedded indexer unavailable: events stay on the fake stream", exc_info=True)
+            self._start_indexer()
 
     def _start_worker(self) -> None:
-        tasks = importlib.import_module("worker.tasks")
-        pool = importlib.import_module("worker.pool")
-        worker_settings = importlib.import_module("worker.settings").WorkerSettings(
+        worker_settings = WorkerSettings(
             queue_name=self.settings.queue_name, pseudonymisation_key=self.settings.pseudonymisation_key,
             environment=self.settings.environment, maintenance_interval_s=30,
         )
         tasks.install(self.scorer, self.publisher, self.settings.pseudonymisation_key)
-        self.worker = pool.EmbeddedWorker(self._client(), self._client(), worker_settings)
+        self.worker = EmbeddedWorker(self._client(), self._client(), worker_settings)
         self.worker.start()
         logger.info("embedded RQ worker started", extra={"queue": self.settings.queue_name})
 
     def _start_indexer(self) -> None:
-        indexer_module = importlib.import_module("worker.indexer")
-        factory = importlib.import_module("shared.store.factory")
-        self._store = factory.make_store(self.settings)  # set up by the indexer's run_forever
-        indexer = indexer_module.Indexer(
+        self._store = make_store(self.settings)  # set up by the indexer's run_forever
+        indexer = Indexer(
             redis=self._client(), store=self._store, stream=self.settings.events_stream, group="indexer",
             consumer="embedded", batch_size=500, block_ms=200, threads=1,
         )
@@ -96,6 +87,11 @@ class EmbeddedRuntime:
             logger.exception("embedded indexer stopped")
 
     @property
+    def worker_started(self) -> bool:
+        """True once the worker thread was started."""
+        return self.worker is not None
+
+    @property
     def worker_alive(self) -> bool:
         """True while the worker thread runs."""
         return self.worker is not None and self.worker.alive
@@ -109,7 +105,7 @@ class EmbeddedRuntime:
         """Stop the worker, then the indexer (after the publisher has flushed, see the lifespan)."""
         if self.worker is not None:
             self.worker.stop()
-            importlib.import_module("worker.tasks").close_runtime()
+            tasks.close_runtime()
 
     def stop_indexer(self, timeout: float = 5.0) -> None:
         """Stop the indexer thread and close its store."""

@@ -1,0 +1,131 @@
+"""The one place that builds scoring events.
+
+Every scored application, refused input and failed attempt, on the sync path
+or in a job, becomes a :class:`shared.event.ScoringEvent` here. The events are
+handed to a publisher whose ``publish`` never blocks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+import orjson
+
+from shared.columns import CLIENT_ID
+from shared.event import Path, ScoringEvent, Timings, new_id, pseudonymise
+from shared.scorer import ScoreResult
+
+RawInput = bytes | str | Mapping[str, Any] | None
+MESSAGE_MAX_CHARS = 2000
+
+
+class Publisher(Protocol):
+    """What the core needs of :class:`shared.publisher.EventPublisher`."""
+
+    def publish(self, event: ScoringEvent | Mapping[str, Any]) -> Any: ...  # pragma: no cover
+
+
+def raw_input(raw: RawInput, max_chars: int) -> tuple[str | None, Any]:
+    """A refused input as stored text (truncated), and its SK_ID_CURR when one can be read.
+
+    The only builder of an event's ``raw_input``.
+
+    Args:
+        raw: the body (bytes or text), a parsed item, or None.
+        max_chars: longest text kept.
+
+    Returns:
+        ``(text, client_id)``; the client id is None when absent or not an int or a string.
+    """
+    if raw is None:
+        return None, None
+    parsed: Any = raw
+    if isinstance(raw, bytes | str):
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+        try:
+            parsed = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            parsed = None
+    else:
+        text = orjson.dumps(raw, default=repr).decode()
+    client_id = parsed.get(CLIENT_ID) if isinstance(parsed, dict) else None
+    if not isinstance(client_id, int | str) or isinstance(client_id, bool):
+        client_id = None
+    return text[:max_chars], client_id
+
+
+def split_application(application: Any) -> tuple[dict[str, Any], Any]:
+    """The features (without SK_ID_CURR) and the SK_ID_CURR of a raw application dict ({} and None otherwise)."""
+    if not isinstance(application, dict):
+        return {}, None
+    return {k: v for k, v in application.items() if k != CLIENT_ID}, application.get(CLIENT_ID)
+
+
+class EventBuilder:
+    """Builds events and publishes them.
+
+    Args:
+        publisher: the event publisher (never blocks).
+        pseudonymisation_key: HMAC key for the client reference.
+        raw_input_max_chars: longest refused input kept in an "invalid" event.
+        on_error: called with the error type of each "invalid" or "error" event (metrics).
+    """
+
+    def __init__(self, publisher: Publisher, pseudonymisation_key: str, raw_input_max_chars: int = 16_384,
+                 on_error: Callable[[str], None] | None = None) -> None:
+        self.publisher = publisher
+        self.key = pseudonymisation_key
+        self.raw_input_max_chars = raw_input_max_chars
+        self.on_error = on_error
+
+    def client_ref(self, client_id: Any) -> str | None:
+        """Pseudonymised SK_ID_CURR (None when absent)."""
+        return pseudonymise(client_id, self.key) if client_id is not None else None
+
+    def scored(self, path: Path, features: dict[str, Any], client_id: Any, result: ScoreResult, timings: Timings,
+               request_id: str | None, job_id: str | None = None) -> str:
+        """Publish one scored application (``features``: the 120 raw fields); returns its event id."""
+        event_id = new_id()
+        self.publisher.publish(ScoringEvent(
+            event_id=event_id, path=path, status="ok", model_version=result.model_version, request_id=request_id,
+            job_id=job_id, client_ref=self.client_ref(client_id), features=features, score=result.probability,
+            decision=result.decision, threshold=result.threshold, timings=timings,
+        ))
+        return event_id
+
+    def invalid(self, path: Path, raw: RawInput, error_type: str, message: str, request_id: str | None,
+                model_version: str | None, validation_ms: float | None = None) -> str:
+        """Publish one refused input (the client's fault), its raw input kept truncated; returns its event id."""
+        self._count(error_type)
+        text, client_id = raw_input(raw, self.raw_input_max_chars)
+        event_id = new_id()
+        self.publisher.publish(ScoringEvent(
+            event_id=event_id, path=path, status="invalid", model_version=model_version, request_id=request_id,
+            client_ref=self.client_ref(client_id), raw_input=text, error_type=error_type,
+            error_message=message[:MESSAGE_MAX_CHARS], timings=Timings(validation_ms=validation_ms,
+                                                                       total_ms=validation_ms),
+        ))
+        return event_id
+
+    def failed(self, path: Path, features: dict[str, Any], client_id: Any, error_type: str, message: str,
+               request_id: str | None, model_version: str | None, timings: Timings,
+               job_id: str | None = None) -> str:
+        """Publish one application we failed to score (our fault); returns its event id."""
+        self._count(error_type)
+        event_id = new_id()
+        self.publisher.publish(ScoringEvent(
+            event_id=event_id, path=path, status="error", model_version=model_version, request_id=request_id,
+            job_id=job_id, client_ref=self.client_ref(client_id), features=features, error_type=error_type,
+            error_message=message[:MESSAGE_MAX_CHARS], timings=timings,
+        ))
+        return event_id
+
+    def _count(self, error_type: str) -> None:
+        if self.on_error is not None:
+            self.on_error(error_type)
+
+
+def errors_summary(errors: list[dict[str, Any]]) -> str:
+    """One line naming each bad field and its rule, for the event's error message."""
+    return "; ".join(f"{e['field']}: {e['rule']}" for e in errors)
