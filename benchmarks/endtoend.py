@@ -12,8 +12,6 @@ Targets (``--targets``):
   scored application's event is handed off to a Redis Stream (checked: events added
   per run, from ``XINFO STREAM``'s entries-added);
 - ``gateway-w2``: the same with WEB_CONCURRENCY=2;
-- ``gateway-route`` / ``gateway-w2-route``: the same with ``SCORE_FAST_PATH=false`` (``POST
-  /v1/score`` through FastAPI's routing instead of ``gateway/fastpath.py``);
 - ``floor`` / ``floor-w2``: a bare FastAPI endpoint taking the same body (same uvicorn settings);
 - ``pandas-sklearn``: the usual peer service (``benchmarks.apps.baseline``);
 - ``mlserver`` / ``mlserver-pw1``: MLServer with its LightGBM runtime serving the bundle's
@@ -66,7 +64,7 @@ from benchmarks.servers import (
 )
 from benchmarks.wrk import run_wrk
 
-ALL_TARGETS = ("gateway", "gateway-w2", "gateway-route", "gateway-w2-route",
+ALL_TARGETS = ("gateway", "gateway-w2",
                "floor", "floor-w2", "pandas-sklearn", "mlserver", "mlserver-omp1",
                "mlserver-pw1")
 DEFAULT_TARGETS = "gateway,gateway-w2,floor,floor-w2,pandas-sklearn,mlserver,mlserver-omp1"
@@ -125,11 +123,10 @@ def build_targets(names: list[str], env: dict[str, str]) -> list[Target]:
     targets = []
     for name in names:
         port = free_port()
-        if name in ("gateway", "gateway-w2", "gateway-route", "gateway-w2-route"):
+        if name in ("gateway", "gateway-w2"):
             stream = f"bench:events:{name}"
             _reset_stream(stream)
-            route_env = {"SCORE_FAST_PATH": "false"} if name.endswith("-route") else {}
-            server = gateway(port, 2 if "-w2" in name else 1, stream=stream, **{**env, **route_env})
+            server = gateway(port, 2 if "-w2" in name else 1, stream=stream, **env)
             targets.append(Target(name, server, port, "/v1/score", apps, BENCH_API_KEY, stream))
         elif name in ("floor", "floor-w2"):
             targets.append(Target(name, floor(port, 2 if name.endswith("w2") else 1), port, "/v1/score", apps, None))

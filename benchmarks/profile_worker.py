@@ -22,9 +22,9 @@ from redis import Redis
 from rq import Queue
 
 from benchmarks.common import bundle_dir, drop_streams, log, machine, write_results
-from gateway.services.jobs import SCORE_JOB
+from shared.jobs import JOB_SERIALIZER, SCORE_JOB
 from tests.utils.data import synthetic_applications
-from worker.pool import JOB_SERIALIZER, ScoringWorker
+from worker.pool import ScoringWorker
 from worker.settings import WorkerSettings
 
 STREAM = "bench:profile-worker:events"

@@ -41,7 +41,8 @@ LAYOUT: tuple[tuple[str, str], ...] = (
     ("models/default", "models/default"),
 )
 # remote files under these are ours: stale ones are deleted at each upload
-MANAGED = ["shared/**", "gateway/**", "worker/**", "embedded/**", "monitoring/**", "deploy/**", "requirements/**", "models/**"]
+MANAGED = ["shared/**", "gateway/**", "worker/**", "embedded/**", "monitoring/**", "deploy/**", "requirements/**",
+           "models/**"]
 SECRETS = {"PSEUDONYMISATION_KEY": "SPACE_PSEUDONYMISATION_KEY", "API_KEYS": "SPACE_API_KEYS"}
 FAILED = {"BUILD_ERROR", "RUNTIME_ERROR", "CONFIG_ERROR", "NO_APP_FILE", "DELETING", "STOPPED", "PAUSED"}
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".DS_Store")

@@ -9,7 +9,7 @@ id at the end, whatever happens):
 - the gateway (``python -m gateway``), the RQ worker pool (``python -m worker pool``) and the
   indexer (``python -m worker indexer``), on Redis database 14 and the Elasticsearch index
   prefix ``loadtest`` (deleted at the end unless ``--keep-data``), so the data of a running stack is not touched;
-- with ``--embedded``: only the gateway, in embedded mode (fakeredis, worker and indexer threads, SQLite).
+- with ``--embedded``: only ``python -m embedded`` (the gateway with fakeredis, worker and indexer threads, SQLite).
 
 Then, for each scenario, Locust headless for a fixed time and user count (loopback only),
 CSV and HTML stats in ``results/locust/<scenario>/``, and a summary in
@@ -225,7 +225,8 @@ def main(argv: list[str] | None = None) -> int:
             subprocess.run(["bash", "scripts/services.sh", "start"], cwd=ROOT, check=True)
             # stop them at the end only if neither was up before: another process may use the other one
             services_started = not es_up and not redis_up
-        gateway = procs.start("gateway", [PY, "-m", "gateway", "--port", str(args.port)], env)
+        module = "embedded" if args.embedded else "gateway"  # embedded: with its worker and indexer threads
+        gateway = procs.start("gateway", [PY, "-m", module, "--port", str(args.port)], env)
         wait_until(lambda: answers(host + "/health/ready"), "gateway", 120, gateway)
         if not args.embedded:
             pool = procs.start("worker-pool", [PY, "-m", "worker", "pool", "--processes", str(args.workers)], env)

@@ -81,12 +81,12 @@ def _free_port() -> int:
 
 
 def start_gateway(sqlite_path: Path, model_dir: Path, port: int, log: Path) -> subprocess.Popen:
-    """The gateway in embedded mode, on its own SQLite file."""
+    """The embedded mode (``python -m embedded``: gateway, worker and indexer), on its own SQLite file."""
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "ELASTICSEARCH_URL", "API_KEYS")}
     env.update(SQLITE_PATH=str(sqlite_path), MODEL_DIR=str(model_dir), PORT=str(port), HOST="127.0.0.1",
                ALLOW_NO_API_KEY="true", ENVIRONMENT="development", LOG_LEVEL="WARNING")
     handle = log.open("w")
-    process = subprocess.Popen([sys.executable, "-m", "gateway", "--port", str(port)], cwd=ROOT, env=env,
+    process = subprocess.Popen([sys.executable, "-m", "embedded", "--port", str(port)], cwd=ROOT, env=env,
                                stdout=handle, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

@@ -9,7 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 from rq import Queue, Retry
 
-from gateway.services.jobs import JOB_SERIALIZER, SCORE_JOB, failure_reason
+from gateway.services.jobs import failure_reason
+from shared.jobs import JOB_SERIALIZER, SCORE_JOB
 from shared.schema import example_application
 from shared.scorer import Scorer
 from tests.gateway.conftest import HEADERS, events, post_json

@@ -16,7 +16,7 @@ from rq import Queue, Retry, Worker
 from rq.job import Job, JobStatus
 
 from gateway.app import create_app
-from gateway.services.jobs import JOB_SERIALIZER, SCORE_JOB
+from shared.jobs import JOB_SERIALIZER, SCORE_JOB
 from tests.integration.redis_support import (
     HEADERS,
     gateway_settings,

@@ -14,14 +14,13 @@ from rq.job import Job, JobStatus
 
 from shared.columns import CLIENT_ID
 from shared.event import pseudonymise
+from shared.jobs import JOB_SERIALIZER, SCORE_JOB
 from shared.logs import JsonFormatter
 from shared.scorer import Scorer
 from tests.utils.data import synthetic_applications
 from worker import tasks
-from worker.pool import JOB_SERIALIZER, ScoringWorker
+from worker.pool import ScoringWorker
 from worker.settings import WorkerSettings
-
-SCORE_JOB = "worker.tasks.score_applications"
 
 
 def _queue(redis: fakeredis.FakeRedis, settings: WorkerSettings) -> Queue:
