@@ -53,7 +53,7 @@ stack: bundle  ## full stack without Docker: servers (started if down), gateway,
 
 lint: venv  ## ruff, mypy, hadolint and actionlint (as the CI's lint job)
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy shared gateway worker
+	$(VENV)/bin/mypy shared gateway worker embedded
 	$(VENV)/bin/hadolint Dockerfile.gateway Dockerfile.worker Dockerfile.monitoring Dockerfile.space
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" actionlint
 

@@ -11,9 +11,7 @@ from typing import Any
 import orjson
 
 from monitoring.exceptions import ReferenceDataError
-
-REFERENCE_FILE = "reference.jsonl.gz"
-METADATA_FILE = "metadata.json"
+from shared.bundle import METADATA_FILE, REFERENCE_FILE
 
 
 @dataclass(frozen=True)

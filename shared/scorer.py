@@ -12,7 +12,6 @@ with the threshold. A bundle without ``calibration`` is served as it is.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -22,13 +21,12 @@ from typing import Any, Literal
 
 import numpy as np
 
+from shared.bundle import METADATA_FILE, MODEL_FILE, REFERENCE_FILE, BundleMetadata
 from shared.encoding import EncodingState, encode
 from shared.exceptions import BundleError
 
+__all__ = ["METADATA_FILE", "MODEL_FILE", "REFERENCE_FILE", "Decision", "ScoreResult", "Scorer", "decide"]
 Decision = Literal["approved", "refused"]
-MODEL_FILE = "model.onnx"
-METADATA_FILE = "metadata.json"
-REFERENCE_FILE = "reference.jsonl.gz"
 CALIBRATION_METHOD = "platt"
 # raw probabilities are kept this far from 0 and 1 (ONNX's float32 output can reach them)
 _EPSILON = 1e-15
@@ -186,10 +184,7 @@ class Scorer:
         for name in (MODEL_FILE, METADATA_FILE):
             if not (path / name).is_file():
                 raise BundleError(f"{path / name} is missing: build a bundle with `python -m training build`")
-        try:
-            metadata = json.loads((path / METADATA_FILE).read_text())
-        except json.JSONDecodeError as exc:
-            raise BundleError(f"{path / METADATA_FILE} is not valid JSON: {exc}") from exc
+        metadata = BundleMetadata.read(path).to_dict()
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1

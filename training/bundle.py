@@ -22,9 +22,8 @@ from typing import Any
 
 import orjson
 
-from shared.scorer import METADATA_FILE, MODEL_FILE, REFERENCE_FILE
+from shared.bundle import LIGHTGBM_FILE, METADATA_FILE, MODEL_FILE, REFERENCE_FILE, BundleMetadata
 
-LIGHTGBM_FILE = "model.txt"
 REFERENCE_ROWS = 20_000
 
 
@@ -73,13 +72,13 @@ def read_reference(path: str | Path) -> Iterator[dict[str, Any]]:
 
 
 def write_metadata(directory: Path, metadata: dict[str, Any]) -> None:
-    """Write ``metadata.json`` (strict JSON: NaN is refused)."""
-    (directory / METADATA_FILE).write_text(json.dumps(metadata, indent=2, allow_nan=False) + "\n")
+    """Write ``metadata.json`` through :class:`shared.bundle.BundleMetadata` (strict JSON: NaN is refused)."""
+    BundleMetadata.model_validate(metadata).write(directory)
 
 
 def read_metadata(directory: str | Path) -> dict[str, Any]:
-    """Read a bundle's ``metadata.json``."""
-    return json.loads((Path(directory) / METADATA_FILE).read_text())  # type: ignore[no-any-return]
+    """Read a bundle's ``metadata.json`` through :class:`shared.bundle.BundleMetadata`, as a dict."""
+    return BundleMetadata.read(directory).to_dict()
 
 
 @contextmanager
