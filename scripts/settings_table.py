@@ -11,14 +11,16 @@ from __future__ import annotations
 import os
 import socket
 import sys
+from pathlib import Path
 from typing import Any
 
 from pydantic.fields import FieldInfo
 
-from gateway.settings import GatewaySettings
-from monitoring.settings import MonitoringSettings
-from shared.settings import BaseServiceSettings
-from worker.settings import WorkerSettings
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's packages, not an installed copy
+from gateway.settings import GatewaySettings  # noqa: E402
+from monitoring.settings import MonitoringSettings  # noqa: E402
+from shared.settings import BaseServiceSettings  # noqa: E402
+from worker.settings import WorkerSettings  # noqa: E402
 
 SERVICES: list[tuple[str, type[BaseServiceSettings]]] = [
     ("all", BaseServiceSettings),
