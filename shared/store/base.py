@@ -152,6 +152,15 @@ class EventStore(abc.ABC):
     def list_alerts(self, limit: int = 100, window: TimeWindow | None = None) -> list[dict[str, Any]]:
         """Alerts, newest first."""
 
+    # --- model registry moves --------------------------------------------------------
+    @abc.abstractmethod
+    def save_model_event(self, event: Mapping[str, Any]) -> str:
+        """Store one promotion, rollback or registration (must hold ``model_event_id`` and ``timestamp``)."""
+
+    @abc.abstractmethod
+    def list_model_events(self, limit: int = 100, window: TimeWindow | None = None) -> list[dict[str, Any]]:
+        """Registry moves, newest first."""
+
     # --- retention ---------------------------------------------------------------
     @abc.abstractmethod
     def apply_retention(self, days: int, now: datetime | None = None) -> int:

@@ -104,6 +104,7 @@ class ElasticsearchEventStore(EventStore):
         self.events_alias = f"{prefix}-events"
         self.reports_index = f"{prefix}-drift-reports"
         self.alerts_index = f"{prefix}-alerts"
+        self.model_events_index = f"{prefix}-model-events"
         self._day_re = re.compile(rf"^{re.escape(prefix)}-events-(\d{{4}})\.(\d{{2}})\.(\d{{2}})$")
 
     def __repr__(self) -> str:
@@ -119,13 +120,18 @@ class ElasticsearchEventStore(EventStore):
         """Install the events template and create the report and alert indices (idempotent)."""
         self.client.indices.put_index_template(name=f"{self.prefix}-events",
                                                **events_template(self.prefix, self.replicas))
-        for index, id_field in ((self.reports_index, "report_id"), (self.alerts_index, "alert_id")):
+        for index, id_field in self._side_indices():
             if not self.client.indices.exists(index=index):
                 try:
                     self.client.indices.create(index=index, **side_index_body(id_field, self.replicas))
                 except ApiError as exc:  # another process created it in between
                     if "resource_already_exists_exception" not in str(exc):
                         raise
+
+    def _side_indices(self) -> tuple[tuple[str, str], ...]:
+        """(index, id field) of every index beside the daily event indices."""
+        return ((self.reports_index, "report_id"), (self.alerts_index, "alert_id"),
+                (self.model_events_index, "model_event_id"))
 
     def close(self) -> None:
         """Close the client's connections."""
@@ -142,7 +148,7 @@ class ElasticsearchEventStore(EventStore):
     @translate_errors
     def refresh(self) -> None:
         """Make every write so far visible to searches."""
-        self.client.indices.refresh(index=[self.events_pattern, self.reports_index, self.alerts_index],
+        self.client.indices.refresh(index=[self.events_pattern, *(index for index, _ in self._side_indices())],
                                     ignore_unavailable=True, allow_no_indices=True)
 
     @translate_errors
@@ -151,7 +157,8 @@ class ElasticsearchEventStore(EventStore):
         rows: Any = self.client.cat.indices(index=f"{self.prefix}-*", h="index", format="json",
                                             expand_wildcards="all").body
         names = [row["index"] for row in rows]
-        names = [n for n in names if self._day_re.match(n) or n in (self.reports_index, self.alerts_index)]
+        sides = {index for index, _ in self._side_indices()}
+        names = [n for n in names if self._day_re.match(n) or n in sides]
         if names:
             self.client.indices.delete(index=names, ignore_unavailable=True)
         self.client.options(ignore_status=404).indices.delete_index_template(name=f"{self.prefix}-events")
@@ -413,6 +420,16 @@ class ElasticsearchEventStore(EventStore):
     def list_alerts(self, limit: int = 100, window: TimeWindow | None = None) -> list[dict[str, Any]]:
         """Alerts, newest first."""
         return self._list_side(self.alerts_index, limit, window)
+
+    @translate_errors
+    def save_model_event(self, event: Mapping[str, Any]) -> str:
+        """Store one registry move (must hold ``model_event_id`` and ``timestamp``); returns its id."""
+        return self._save_side(self.model_events_index, "model_event_id", event)
+
+    @translate_errors
+    def list_model_events(self, limit: int = 100, window: TimeWindow | None = None) -> list[dict[str, Any]]:
+        """Registry moves, newest first."""
+        return self._list_side(self.model_events_index, limit, window)
 
     # --- retention ---------------------------------------------------------------
     def event_indices(self) -> dict[str, date]:

@@ -274,6 +274,14 @@ class SQLiteEventStore(EventStore):
         """Alerts, newest first."""
         return self._list_side("alerts", limit, window)
 
+    def save_model_event(self, event: Mapping[str, Any]) -> str:
+        """Store one registry move (must hold ``model_event_id`` and ``timestamp``); returns its id."""
+        return self._save_side("model_events", "model_event_id", event)
+
+    def list_model_events(self, limit: int = 100, window: TimeWindow | None = None) -> list[dict[str, Any]]:
+        """Registry moves, newest first."""
+        return self._list_side("model_events", limit, window)
+
     # --- retention ---------------------------------------------------------------
     def apply_retention(self, days: int, now: datetime | None = None) -> int:
         """Delete the events of UTC days before ``now - days``; returns how many days were dropped."""

@@ -33,6 +33,8 @@ SCHEMA = (
     "CREATE INDEX IF NOT EXISTS drift_reports_ts ON drift_reports (ts)",
     "CREATE TABLE IF NOT EXISTS alerts (alert_id TEXT PRIMARY KEY, ts INTEGER NOT NULL, doc TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS alerts_ts ON alerts (ts)",
+    "CREATE TABLE IF NOT EXISTS model_events (model_event_id TEXT PRIMARY KEY, ts INTEGER NOT NULL, doc TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS model_events_ts ON model_events (ts)",
 )
 
 # The columns that rebuild a document, in the order row_to_event reads them.

@@ -239,6 +239,19 @@ def test_reports_and_alerts_round_trip(store: EventStore) -> None:
         store.save_alert({"timestamp": T0.isoformat()})
 
 
+def test_model_events_round_trip(store: EventStore) -> None:
+    for k, action in enumerate(("register", "promote", "rollback")):
+        store.save_model_event({"model_event_id": f"m{k}", "timestamp": (T0 + timedelta(minutes=k)).isoformat(),
+                                "action": action, "from_version": str(k), "to_version": str(k + 1),
+                                "forced": k == 1, "gate": {"passed": k != 1, "checks": []}})
+    events = store.list_model_events()
+    assert [e["action"] for e in events] == ["rollback", "promote", "register"]
+    assert events[1]["forced"] is True and events[1]["gate"]["passed"] is False
+    assert [e["model_event_id"] for e in store.list_model_events(limit=1)] == ["m2"]
+    with pytest.raises(ValueError):
+        store.save_model_event({"timestamp": T0.isoformat()})
+
+
 def test_retention_drops_old_days(store: EventStore) -> None:
     now = datetime(2026, 3, 20, 12, 0, tzinfo=UTC)
     days_ago = (10, 5, 5, 3, 2, 0)
