@@ -1,7 +1,9 @@
-"""``python -m training``: ``build`` a model bundle, ``generate`` synthetic data as a CSV.
+"""``python -m training``: ``build`` a model bundle, ``generate`` synthetic data as a CSV,
+``promote`` a registered version to champion after the gate, ``rollback`` to the previous champion.
 
 Errors the user can fix (missing file, wrong columns, bad option) print one
-line on stderr and exit with code 2, without a traceback.
+line on stderr and exit with code 2, without a traceback. A promotion the gate
+refuses prints the comparison and exits with code 1.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 from training.exceptions import TrainingError
 
+EXIT_REFUSED = 1
 EXIT_USAGE = 2
 
 
@@ -48,11 +51,25 @@ def _parser() -> argparse.ArgumentParser:
         help='drift as JSON, e.g. \'{"income_factor": 1.3, "category_shift": {"NAME_CONTRACT_TYPE": '
         '{"Cash loans": 0.6, "Revolving loans": 0.4}}, "ext_source_missing_extra": 0.2}\' (or @file.json)',
     )
+
+    promote = sub.add_parser("promote", help="make a registered version champion, after the gate")
+    target = promote.add_mutually_exclusive_group()
+    target.add_argument("--version", help="the registered version of credit-scoring to promote")
+    target.add_argument("--alias", help="the alias naming it (default: challenger)")
+    promote.add_argument("--force", action="store_true", help="promote even if the gate refuses (recorded as forced)")
+    promote.add_argument("--evaluation-data", type=Path,
+                         help="a labelled CSV (Kaggle format) as the registry's evaluation set; only before the "
+                              "first gate (default: synthetic applications from a fixed seed)")
+    sub.add_parser("rollback", help="move champion back to the previous champion")
     return parser
 
 
 def _check(args: argparse.Namespace) -> None:
     rows = getattr(args, "rows", None)
+    if args.command in ("promote", "rollback"):
+        if getattr(args, "evaluation_data", None) is not None and not args.evaluation_data.is_file():
+            raise TrainingError(f"{args.evaluation_data}: no such file")
+        return
     if args.command == "generate" or getattr(args, "data", None) is None:
         if rows is None or rows < 1:
             raise TrainingError(f"--rows must be >= 1, got {rows}")
@@ -170,9 +187,29 @@ def summary(metadata: dict[str, Any], output: Path, seconds: float) -> str:
     if metadata.get("mlflow"):
         ml = metadata["mlflow"]
         lines.append(
-            f"  mlflow      run {ml['run_id']}, model {ml['model_name']} v{ml['model_version']} (alias champion)"
+            f"  mlflow      run {ml['run_id']}, model {ml['model_name']} v{ml['model_version']} (alias {ml['alias']})"
         )
     return "\n".join(lines)
+
+
+def _move(args: argparse.Namespace) -> int:
+    from training import announce, registry
+
+    if args.command == "rollback":
+        move = registry.rollback()
+    else:
+        try:
+            move = registry.promote(args.version, args.alias, force=args.force, data=args.evaluation_data)
+        except registry.PromotionRefused as exc:
+            announce.record(registry.Move("refused", exc.champion, exc.candidate, gate=exc.result.to_dict()))
+            print(f"refused: {exc}", file=sys.stderr)
+            return EXIT_REFUSED
+    announce.record(move)
+    notice = announce.publish(move)
+    print(f"{move.action}: champion v{move.from_version} -> v{move.to_version}"
+          + (" (forced past the gate)" if move.forced else "")
+          + ("; serving processes notified through Redis" if notice else ""))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -183,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
         _check(args)
         if args.command == "generate":
             _generate(args)
+        elif args.command in ("promote", "rollback"):
+            return _move(args)
         else:
             _build(args)
     except TrainingError as exc:

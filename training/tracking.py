@@ -3,8 +3,10 @@
 The default tracking store is local: ``sqlite:///mlruns/mlflow.db`` with the
 artifacts under ``mlruns/artifacts`` (``mlruns/`` is git-ignored), relative to
 the working directory. ``MLFLOW_TRACKING_URI`` overrides it. Each build logs
-its parameters, metrics and the whole bundle as artifacts, registers the
-LightGBM model and moves the ``champion`` alias to the new version.
+its parameters, metrics and the whole bundle as artifacts and registers the
+LightGBM model: the very first version becomes ``champion``, every later one
+``challenger``, which only ``python -m training promote`` (after its gate) makes
+champion (:mod:`training.registry`).
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
 DEFAULT_ARTIFACTS = Path("mlruns") / "artifacts"
 EXPERIMENT = "credit-scoring"
 MODEL_NAME = "credit-scoring"
-ALIAS = "champion"
+CHAMPION = "champion"
+CHALLENGER = "challenger"
 
 Log = Callable[[str], None]
 
@@ -34,7 +37,8 @@ def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
-def _quiet() -> None:
+def quiet_mlflow() -> None:
+    """No telemetry, no progress bars, no chatter from MLflow and its libraries."""
     # no usage telemetry leaves the machine (MLflow 3 sends some by default)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -96,12 +100,12 @@ def track_build(bundle_dir: Path, metadata: dict[str, Any], booster: Any, log: L
     Returns:
         ``{"run_id", "experiment_id", "model_name", "model_version", "alias", "tracking_uri"}``.
     """
-    _quiet()
+    quiet_mlflow()
     import mlflow
     import mlflow.lightgbm
     from mlflow import MlflowClient
 
-    _quiet()  # again: importing mlflow configures its own loggers
+    quiet_mlflow()  # again: importing mlflow configures its own loggers
 
     uri = tracking_uri()
     if uri == DEFAULT_TRACKING_URI:
@@ -119,17 +123,22 @@ def track_build(bundle_dir: Path, metadata: dict[str, Any], booster: Any, log: L
         )
         with contextlib.redirect_stderr(io.StringIO()):  # MLflow prints "Registered model ..." lines
             registered = mlflow.register_model(info.model_uri, MODEL_NAME)
-        client.set_registered_model_alias(MODEL_NAME, ALIAS, registered.version)
+        try:
+            has_champion = client.get_model_version_by_alias(MODEL_NAME, CHAMPION) is not None
+        except Exception:  # noqa: BLE001 - MLflow's RestException when the alias does not exist
+            has_champion = False
+        alias = CHALLENGER if has_champion else CHAMPION
+        client.set_registered_model_alias(MODEL_NAME, alias, registered.version)
         result = {
             "run_id": run.info.run_id,
             "experiment_id": experiment_id,
             "model_name": MODEL_NAME,
             "model_version": str(registered.version),
-            "alias": ALIAS,
+            "alias": alias,
             "tracking_uri": uri,
         }
         metadata["mlflow"] = result
         bundle_io.write_metadata(bundle_dir, metadata)
         mlflow.log_artifacts(str(bundle_dir), artifact_path="bundle")
-    log(f"mlflow run {result['run_id']}: {MODEL_NAME} version {result['model_version']} is now '{ALIAS}'")
+    log(f"mlflow run {result['run_id']}: {MODEL_NAME} version {result['model_version']} is now '{alias}'")
     return result

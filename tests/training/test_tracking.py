@@ -1,4 +1,4 @@
-"""MLflow tracking of a build: run, metrics, bundle artifacts, registered model with alias champion."""
+"""MLflow tracking of a build: run, metrics, bundle artifacts; the first version champion, the next challengers."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import lightgbm as lgb
 import pytest
 
 from training.bundle import read_metadata
-from training.tracking import ALIAS, DEFAULT_TRACKING_URI, MODEL_NAME, track_build, tracking_uri
+from training.tracking import CHALLENGER, CHAMPION, DEFAULT_TRACKING_URI, MODEL_NAME, track_build, tracking_uri
 
 
 def test_tracking_uri_defaults_to_local_sqlite(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -20,7 +20,7 @@ def test_tracking_uri_defaults_to_local_sqlite(monkeypatch: pytest.MonkeyPatch) 
 
 
 @pytest.mark.slow
-def test_two_builds_two_versions_champion_moves(
+def test_two_builds_two_versions_only_the_first_is_champion(
     tiny_bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from mlflow import MlflowClient
@@ -38,7 +38,10 @@ def test_two_builds_two_versions_champion_moves(
         assert read_metadata(bundle)["mlflow"] == infos[-1]  # the bundle knows its run
     assert [i["model_version"] for i in infos] == ["1", "2"]
     client = MlflowClient(tracking_uri=uri)
-    assert str(client.get_model_version_by_alias(MODEL_NAME, ALIAS).version) == "2"
+    assert [i["alias"] for i in infos] == [CHAMPION, CHALLENGER]
+    # a build never moves the champion: only `python -m training promote` does, after its gate
+    assert str(client.get_model_version_by_alias(MODEL_NAME, CHAMPION).version) == "1"
+    assert str(client.get_model_version_by_alias(MODEL_NAME, CHALLENGER).version) == "2"
     run = client.get_run(infos[1]["run_id"])
     assert run.data.metrics["auc"] == pytest.approx(read_metadata(tiny_bundle)["metrics"]["auc"])
     assert run.data.params["cost_fn"] == "10.0"
