@@ -61,11 +61,19 @@ def _parser() -> argparse.ArgumentParser:
                          help="a labelled CSV (Kaggle format) as the registry's evaluation set; only before the "
                               "first gate (default: synthetic applications from a fixed seed)")
     sub.add_parser("rollback", help="move champion back to the previous champion")
+    register = sub.add_parser("register", help="register an existing bundle in MLflow (challenger, or champion "
+                                               "when the registry has none)")
+    register.add_argument("--bundle", required=True, type=Path, help="a bundle directory (with model.txt)")
+    register.add_argument("--json", action="store_true", help="print {model_version, alias} as JSON")
     return parser
 
 
 def _check(args: argparse.Namespace) -> None:
     rows = getattr(args, "rows", None)
+    if args.command == "register":
+        if not (args.bundle / "metadata.json").is_file() or not (args.bundle / "model.txt").is_file():
+            raise TrainingError(f"{args.bundle}: not a bundle (metadata.json and model.txt needed)")
+        return
     if args.command in ("promote", "rollback"):
         if getattr(args, "evaluation_data", None) is not None and not args.evaluation_data.is_file():
             raise TrainingError(f"{args.evaluation_data}: no such file")
@@ -192,6 +200,21 @@ def summary(metadata: dict[str, Any], output: Path, seconds: float) -> str:
     return "\n".join(lines)
 
 
+def _register(args: argparse.Namespace) -> None:
+    import lightgbm as lgb
+
+    from training.bundle import read_metadata
+    from training.tracking import track_build
+
+    metadata = read_metadata(args.bundle)
+    metadata.pop("mlflow", None)  # a bundle built elsewhere: its former run is not this registry's
+    info = track_build(args.bundle, metadata, lgb.Booster(model_file=str(args.bundle / "model.txt")))
+    if args.json:
+        print(json.dumps({"model_version": info["model_version"], "alias": info["alias"]}))
+    else:
+        print(f"registered {info['model_name']} v{info['model_version']} as {info['alias']}")
+
+
 def _move(args: argparse.Namespace) -> int:
     from training import announce, registry
 
@@ -222,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
             _generate(args)
         elif args.command in ("promote", "rollback"):
             return _move(args)
+        elif args.command == "register":
+            _register(args)
         else:
             _build(args)
     except TrainingError as exc:

@@ -126,3 +126,13 @@ def test_compare_limits_by_hand() -> None:
     result = gate.compare(champion, worse_di)
     assert not result.passed and [c.name for c in result.checks if not c.passed] == ["disparate impact CODE_GENDER"]
     assert json.dumps(result.to_dict())  # stored as JSON in the model events
+
+
+def test_register_an_existing_bundle(registry: dict[str, object], tiny_bundle: Path, tmp_path: Path,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    for expected in ({"model_version": "1", "alias": CHAMPION}, {"model_version": "2", "alias": CHALLENGER}):
+        bundle = tmp_path / f"ci-{expected['model_version']}"
+        shutil.copytree(tiny_bundle, bundle)
+        assert main(["register", "--bundle", str(bundle), "--json"]) == 0
+        assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == expected
+    assert main(["register", "--bundle", str(tmp_path)]) == 2  # not a bundle: one-line error
