@@ -45,6 +45,13 @@ class EmbeddedRuntime:
         self._indexer_stop = threading.Event()
         self._store: Any = None
 
+    def use_scorer(self, scorer: Scorer) -> None:
+        """The in-process worker's next jobs use the gateway's new scorer (``SIGHUP`` reload)."""
+        self.scorer = scorer
+        runtime = tasks.current_runtime()
+        if runtime is not None:
+            runtime.use(scorer)
+
     def _client(self) -> Any:
         import fakeredis
 

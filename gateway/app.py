@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -21,6 +24,17 @@ from gateway.routes import health, jobs, metrics, model, score
 from gateway.settings import GatewaySettings
 
 logger = logging.getLogger("gateway")
+
+
+def _reload_on_sighup(resources: Any) -> None:
+    """``kill -HUP`` reloads ``MODEL_DIR`` (embedded mode: no registry to follow), off the event loop."""
+    def reload() -> None:
+        threading.Thread(target=resources.reload, name="model-reload", daemon=True).start()
+
+    try:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
+    except (NotImplementedError, RuntimeError, ValueError):  # not the main thread (tests), or no signals
+        logger.debug("SIGHUP reload not installed")
 
 DESCRIPTION = """Credit scoring for *Credit Express*: a loan application (the raw Home Credit
 `application_train` columns) in, a probability of default and a decision out.
@@ -53,6 +67,8 @@ def create_app(settings: GatewaySettings | None = None, publisher_factory: Any =
         resources = await run_in_threadpool(build_resources, settings, gateway_metrics, publisher_factory,
                                            companion_factory)
         app.state.resources = resources
+        if settings.embedded:
+            _reload_on_sighup(resources)
         logger.info("gateway ready", extra={
             "mode": "embedded" if settings.embedded else "redis", "model_loaded": resources.scorer is not None,
             "auth": bool(settings.api_keys), "host": settings.host, "port": settings.port,

@@ -16,6 +16,7 @@ from gateway.services.jobs import JobService
 from gateway.services.scoring import ScoringService
 from gateway.settings import GatewaySettings
 from shared.jobs import JOB_SERIALIZER
+from shared.model_holder import ChampionFollower, ModelHolder, follow_champion
 from shared.scorer import Scorer
 
 logger = logging.getLogger(__name__)
@@ -61,10 +62,34 @@ class Resources:
     scoring: ScoringService | None = None
     jobs: JobService | None = None
     embedded: Companion | None = None
+    holder: ModelHolder | None = None
+    follower: ChampionFollower | None = None
     started_at: float = field(default_factory=time.time)
 
+    def use_scorer(self, scorer: Scorer) -> None:
+        """Serve the next requests with ``scorer`` (a new champion; requests in flight keep theirs)."""
+        self.scorer = scorer
+        if self.scoring is not None:
+            self.scoring.scorer = scorer
+            self.scoring.core.scorer = scorer
+        use = getattr(self.embedded, "use_scorer", None)
+        if use is not None:
+            use(scorer)
+
+    def reload(self) -> None:
+        """Load ``MODEL_DIR`` again beside the current model, check it, swap (``SIGHUP`` in embedded mode)."""
+        if self.holder is None:
+            logger.warning("reload ignored: no model was loaded at start")
+            return
+        try:
+            self.holder.load(self.settings.model_dir, self.settings.scorer_threads)
+        except Exception as exc:
+            logger.error("reload failed: still serving the current model", extra={"error": str(exc)[:300]})
+
     def close(self) -> None:
-        """Stop the embedded threads, flush the publisher, close Redis."""
+        """Stop the champion follower and the embedded threads, flush the publisher, close Redis."""
+        if self.follower is not None:
+            self.follower.stop()
         if self.embedded is not None:
             self.embedded.stop()
         try:
@@ -129,6 +154,11 @@ def build_resources(settings: GatewaySettings, metrics: GatewayMetrics, publishe
                      extra={"bundle": str(settings.model_dir), "error": str(exc)})
         return resources
     resources.scoring = ScoringService(resources.scorer, publisher, metrics, settings)
+    if settings.embedded:
+        resources.holder = ModelHolder(resources.scorer, on_swap=resources.use_scorer)
+    else:  # the registry's champion, followed through Redis (MODEL_DIR until one is published)
+        resources.follower = follow_champion(resources.scorer, redis, settings, resources.use_scorer)
+        resources.holder = resources.follower.holder
     queue = Queue(settings.queue_name, connection=redis, serializer=JOB_SERIALIZER)
     unavailable = None
     if server is not None and companion_factory is not None:

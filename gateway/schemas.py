@@ -62,6 +62,11 @@ class ModelInfo(BaseModel):
     features: list[str]
     metrics: dict[str, Any] = Field(default_factory=dict)
     metadata: dict[str, Any] = Field(default_factory=dict, description="the bundle's metadata.json, minus encoding")
+    registry_version: str | None = Field(default=None, description="the registry version serving (None: MODEL_DIR)")
+    champion_since: str | None = Field(default=None, description="when the serving model became champion (UTC)")
+    challenger: dict[str, Any] | None = Field(
+        default=None, description="the registered challenger (model_version, bundle_uri), or null"
+    )
 
 
 class Readiness(BaseModel):

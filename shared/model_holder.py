@@ -28,6 +28,7 @@ import numpy as np
 import orjson
 
 from shared.champion import CHAMPION_CHANNEL, CHAMPION_KEY, ChampionNotice, fetch_bundle
+from shared.event import utc_now_iso
 from shared.scorer import REFERENCE_FILE, Scorer
 
 logger = logging.getLogger(__name__)
@@ -78,6 +79,7 @@ class ModelHolder:
         self._lock = threading.Lock()  # one load at a time; readers never take it
         self.on_swap = on_swap
         self.swaps = 0
+        self.since = utc_now_iso()  # when the current model started serving here (or became champion)
 
     @property
     def current(self) -> Scorer:
@@ -100,6 +102,7 @@ class ModelHolder:
             scorer = Scorer.load(bundle_dir, threads=threads)
             checked = check_bundle(scorer)
             self._current = (scorer, registry_version)  # atomic: a request holds the old one or the new one
+            self.since = utc_now_iso()
             self.swaps += 1
         logger.info("model swapped", extra={"model_version": scorer.model_version, "checked_rows": checked,
                                              "registry_version": registry_version})
@@ -134,6 +137,8 @@ class ChampionFollower:
         try:
             path = fetch_bundle(notice.bundle_uri, self.cache_dir)
             self.holder.load(path, self.threads, notice.model_version)
+            if notice.at:
+                self.holder.since = notice.at  # when the registry made it champion
             return True
         except Exception as exc:  # noqa: BLE001 - a bad bundle must never stop serving the current one
             self.errors += 1
@@ -181,3 +186,24 @@ class ChampionFollower:
                         pubsub.close()
                     except Exception:  # noqa: BLE001, S110
                         pass
+
+
+def follow_champion(scorer: Scorer, redis: Any, settings: Any,
+                    on_swap: Callable[[Scorer], None]) -> ChampionFollower:
+    """Serve the registry's champion from now on: load it if it is not ``scorer``, then follow its channel.
+
+    Args:
+        scorer: the scorer loaded from ``MODEL_DIR`` at start.
+        redis: a redis-py client.
+        settings: a service's settings (``bundle_cache_dir``, ``scorer_threads`` when it has one).
+        on_swap: called with each new scorer (the process points its core at it).
+
+    Returns:
+        The started follower (``stop()`` it at shutdown).
+    """
+    holder = ModelHolder(scorer, on_swap=on_swap)
+    follower = ChampionFollower(holder, redis, Path(settings.bundle_cache_dir),
+                                threads=int(getattr(settings, "scorer_threads", 1)))
+    follower.sync()
+    follower.start()
+    return follower

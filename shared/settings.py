@@ -39,6 +39,12 @@ class BaseServiceSettings(BaseSettings):
         description="stream length (~1.9 KB of Redis memory each) from which publishers spool new events; 0 = no cap",
     )
     retention_days: int = Field(default=90, ge=1, description="days of events kept")
+    bundle_cache_dir: Path = Field(
+        default=Path("var/bundles"), description="where bundles named by the registry over HTTP are copied"
+    )
+    shadow_rate: float = Field(
+        default=0.1, ge=0.0, le=1.0, description="share of scored applications the challenger also scores (shadow)"
+    )
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
 
     @model_validator(mode="after")

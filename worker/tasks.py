@@ -29,6 +29,7 @@ from rq.job import Job
 from shared.event import Timings
 from shared.exceptions import InputRefusedError
 from shared.jobs import SCORE_JOB, ScoreJobArgs
+from shared.model_holder import ChampionFollower, follow_champion
 from shared.scorer import Scorer
 from shared.serving.core import ScoringCore
 from shared.serving.events import EventBuilder, split_application
@@ -48,9 +49,15 @@ class Runtime:
     pseudonymisation_key: str
     owns_publisher: bool = True
     core: ScoringCore = field(init=False)
+    follower: ChampionFollower | None = None
 
     def __post_init__(self) -> None:
         self.core = ScoringCore(self.scorer, EventBuilder(self.publisher, self.pseudonymisation_key))
+
+    def use(self, scorer: Scorer) -> None:
+        """Serve the next jobs with ``scorer`` (a new champion; a running job keeps the one it took)."""
+        self.scorer = scorer
+        self.core.scorer = scorer
 
 
 _runtime: Runtime | None = None
@@ -93,6 +100,8 @@ def load_runtime(connection: Any, settings: WorkerSettings | None = None) -> Run
 
         publisher = EventPublisher.from_settings(settings, connection)  # one spool slot per process
         _runtime = Runtime(scorer, publisher, settings.pseudonymisation_key)
+        if settings.redis_url and connection is not None:
+            _runtime.follower = follow_champion(scorer, connection, settings, _runtime.use)
         return _runtime
 
 
@@ -100,6 +109,8 @@ def close_runtime() -> None:
     """Flush and stop this process's publisher (when it owns it) and forget the scorer."""
     global _runtime
     with _lock:
+        if _runtime is not None and _runtime.follower is not None:
+            _runtime.follower.stop()
         if _runtime is not None and _runtime.owns_publisher:
             _runtime.publisher.close()
         _runtime = None

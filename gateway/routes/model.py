@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
 
-from gateway.deps import ScoringDep
+from gateway.deps import ResourcesDep, ScoringDep
 from gateway.openapi import errors
 from gateway.responses import OrjsonResponse
 from gateway.schemas import ModelInfo
+from shared.champion import CHALLENGER_KEY, ChampionNotice
 from shared.columns import feature_columns
 from shared.scorer import Scorer
 
@@ -38,6 +40,20 @@ def model_info(scorer: Scorer) -> dict[str, Any]:
 @router.get("/model", summary="The loaded model", response_class=OrjsonResponse,
             responses={200: {"model": ModelInfo, "content": {"application/json": {"example": MODEL_EXAMPLE}}},
                        **errors(401, 503)})
-async def model(scoring: ScoringDep) -> OrjsonResponse:
-    """Bundle metadata: version, threshold, metrics and input features."""
-    return OrjsonResponse(model_info(scoring.scorer))
+async def model(scoring: ScoringDep, resources: ResourcesDep) -> OrjsonResponse:
+    """Bundle metadata: version, threshold, metrics and input features; the champion and the challenger."""
+    info = model_info(scoring.scorer)
+    holder = resources.holder
+    info["registry_version"] = holder.registry_version if holder else None
+    info["champion_since"] = holder.since if holder else None
+    info["challenger"] = await run_in_threadpool(_challenger, resources.redis)
+    return OrjsonResponse(info)
+
+
+def _challenger(redis: Any) -> dict[str, Any] | None:
+    """The challenger the registry published, or None (none, or Redis not answering)."""
+    try:
+        notice = ChampionNotice.from_json(redis.get(CHALLENGER_KEY))
+    except Exception:  # noqa: BLE001 - Redis down: the model answer still stands
+        return None
+    return None if notice is None else {"model_version": notice.model_version, "bundle_uri": notice.bundle_uri}

@@ -15,13 +15,13 @@ from dash import Dash, Input, Output, dcc, html
 from flask import abort, send_from_directory
 
 from monitoring.dashboard.data import DEFAULT_WINDOW, WINDOWS, DashboardData
-from monitoring.dashboard.pages import alerts, drift, events, operations, scores
+from monitoring.dashboard.pages import alerts, drift, events, models, operations, scores
 from monitoring.dashboard.style import INDEX_STRING
 from monitoring.settings import MonitoringSettings
 
 logger = logging.getLogger("monitoring.dashboard")
 PAGES = [("Operations", operations), ("Scores", scores), ("Drift", drift), ("Alerts", alerts),
-         ("Events", events)]
+         ("Events", events), ("Models", models)]
 _REPORT_NAME = re.compile(r"drift-[0-9A-Za-z-]+\.html")
 
 

@@ -41,6 +41,13 @@ def ms_since(start: float, end: float | None = None) -> float:
     return round(((end if end is not None else time.perf_counter()) - start) * 1000.0, 3)
 
 
+def _version_of(results: list[ScoreResult], scorer: Scorer) -> tuple[str, float]:
+    """The model version and threshold that scored ``results`` (a swap may have happened since)."""
+    if results:
+        return results[0].model_version, results[0].threshold
+    return scorer.model_version, scorer.threshold
+
+
 def split_validated(model: Any) -> Row:
     """The validated values: the 120 features (a fresh dict) and SK_ID_CURR."""
     values = model.__dict__.copy()
@@ -156,8 +163,8 @@ class ScoringCore:
                           total_ms=ms_since(parsed.start))
         items = self.emit_scored("sync", parsed.valid, results, timings, request_id)
         self._observe("sync", results)
-        return answers.batch_answer(request_id, self.scorer.model_version, self.scorer.threshold, items,
-                                    parsed.rejected, timings)
+        version, threshold = _version_of(results, self.scorer)
+        return answers.batch_answer(request_id, version, threshold, items, parsed.rejected, timings)
 
     # --- a job ----------------------------------------------------------------------------
     def validate_job(self, applications: Sequence[Any], indices: Sequence[int]) -> list[tuple[int, dict[str, Any],
@@ -182,7 +189,8 @@ class ScoringCore:
         items = self.emit_scored("async", valid, results, timings, request_id, job_id)
         if single:
             return answers.job_score(items[0]["event_id"], results[0], timings)
-        return answers.job_batch(self.scorer.model_version, self.scorer.threshold, items, timings)
+        version, threshold = _version_of(results, self.scorer)
+        return answers.job_batch(version, threshold, items, timings)
 
     # --- shared steps ---------------------------------------------------------------------
     def infer(self, rows: list[Row], path: Path, request_id: str | None, start: float,
