@@ -26,6 +26,7 @@ import orjson
 CHAMPION_KEY = "scoring:model:champion"
 CHAMPION_CHANNEL = "scoring:model:champion"
 CHALLENGER_KEY = "scoring:model:challenger"
+CHALLENGER_CHANNEL = "scoring:model:challenger"
 BUNDLE_FILES = ("metadata.json", "model.onnx", "model.txt", "reference.jsonl.gz", "model_card.md")
 REQUIRED_FILES = ("metadata.json", "model.onnx")
 

@@ -84,6 +84,7 @@ class ScoringEvent:
     threshold: float | None = None
     error_type: str | None = None
     error_message: str | None = None
+    shadow: dict[str, Any] | None = None  # the challenger's {model_version, probability, decision}, when it scored
     timings: Timings = field(default_factory=Timings)
     event_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     timestamp: str = field(default_factory=utc_now_iso)

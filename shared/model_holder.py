@@ -73,7 +73,7 @@ def check_bundle(scorer: Scorer, rows: int = CHECK_ROWS, tolerance: float = CHEC
 class ModelHolder:
     """The scorer a process serves, and the registry version it came from."""
 
-    def __init__(self, scorer: Scorer, registry_version: str | None = None,
+    def __init__(self, scorer: Scorer | None, registry_version: str | None = None,
                  on_swap: Callable[[Scorer], None] | None = None) -> None:
         self._current = (scorer, registry_version)
         self._lock = threading.Lock()  # one load at a time; readers never take it
@@ -82,9 +82,14 @@ class ModelHolder:
         self.since = utc_now_iso()  # when the current model started serving here (or became champion)
 
     @property
-    def current(self) -> Scorer:
-        """The scorer to use for one whole request."""
+    def current(self) -> Scorer | None:
+        """The scorer to use for one whole request (None: nothing loaded, e.g. no challenger)."""
         return self._current[0]
+
+    def clear(self) -> None:
+        """Serve nothing any more (a challenger promoted or withdrawn)."""
+        with self._lock:
+            self._current = (None, None)
 
     @property
     def registry_version(self) -> str | None:
@@ -121,8 +126,11 @@ class ChampionFollower:
         threads: ONNX Runtime threads of each loaded scorer.
     """
 
-    def __init__(self, holder: ModelHolder, redis: Any, cache_dir: Path, threads: int = 1) -> None:
+    def __init__(self, holder: ModelHolder, redis: Any, cache_dir: Path, threads: int = 1,
+                 key: str = CHAMPION_KEY, channel: str = CHAMPION_CHANNEL) -> None:
         self.holder = holder
+        self.key = key
+        self.channel = channel
         self.redis = redis
         self.cache_dir = cache_dir
         self.threads = threads
@@ -134,6 +142,9 @@ class ChampionFollower:
         """Load the notice's bundle unless it already serves; False when nothing changed or it failed."""
         if notice is None or notice.model_version == self.holder.registry_version:
             return False
+        if not notice.model_version:  # withdrawn (a challenger promoted or cleared)
+            self.holder.clear()
+            return True
         try:
             path = fetch_bundle(notice.bundle_uri, self.cache_dir)
             self.holder.load(path, self.threads, notice.model_version)
@@ -149,7 +160,7 @@ class ChampionFollower:
     def sync(self) -> bool:
         """Read the stored champion once (at start); True when a new model was loaded."""
         try:
-            raw = self.redis.get(CHAMPION_KEY)
+            raw = self.redis.get(self.key)
         except Exception as exc:  # noqa: BLE001 - Redis down at start: serve MODEL_DIR
             logger.warning("champion key not read: serving the local bundle", extra={"error": str(exc)[:200]})
             return False
@@ -157,7 +168,7 @@ class ChampionFollower:
 
     def start(self) -> None:
         """Follow the channel in a daemon thread."""
-        self._thread = threading.Thread(target=self._run, name="champion-follower", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"follower-{self.key}", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -171,7 +182,7 @@ class ChampionFollower:
             pubsub = None
             try:
                 pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-                pubsub.subscribe(CHAMPION_CHANNEL)
+                pubsub.subscribe(self.channel)
                 self.sync()  # a notice published while unsubscribed is not lost: the key holds it
                 while not self._stop.is_set():
                     message = pubsub.get_message(timeout=1.0)

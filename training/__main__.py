@@ -153,6 +153,19 @@ def _build(args: argparse.Namespace) -> None:
     )
     result = build(config, log=lambda line: print(line, flush=True))
     print(summary(result.metadata, result.output, result.seconds))
+    if result.metadata.get("mlflow"):
+        _announce_challenger(result.metadata["mlflow"])
+
+
+def _announce_challenger(info: dict[str, Any]) -> None:
+    """A new challenger starts being shadowed at once (with ``REDIS_URL`` set)."""
+    if info.get("alias") != "challenger":
+        return
+    from training import announce, registry
+
+    uri = registry.bundle_uri(registry.client(), str(info["model_version"]))
+    if announce.publish_challenger(str(info["model_version"]), uri):
+        print(f"challenger v{info['model_version']} published: the indexers shadow-score {uri}")
 
 
 def summary(metadata: dict[str, Any], output: Path, seconds: float) -> str:
@@ -209,6 +222,7 @@ def _register(args: argparse.Namespace) -> None:
     metadata = read_metadata(args.bundle)
     metadata.pop("mlflow", None)  # a bundle built elsewhere: its former run is not this registry's
     info = track_build(args.bundle, metadata, lgb.Booster(model_file=str(args.bundle / "model.txt")))
+    _announce_challenger(info)
     if args.json:
         print(json.dumps({"model_version": info["model_version"], "alias": info["alias"]}))
     else:
@@ -229,6 +243,10 @@ def _move(args: argparse.Namespace) -> int:
             return EXIT_REFUSED
     announce.record(move)
     notice = announce.publish(move)
+    if move.action == "promote":
+        challenger = registry.alias_version(registry.client(), "challenger")
+        announce.publish_challenger(challenger, registry.bundle_uri(registry.client(), challenger)
+                                    if challenger else None)
     print(f"{move.action}: champion v{move.from_version} -> v{move.to_version}"
           + (" (forced past the gate)" if move.forced else "")
           + ("; serving processes notified through Redis" if notice else ""))

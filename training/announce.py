@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from shared.champion import CHAMPION_CHANNEL, CHAMPION_KEY, ChampionNotice
+from shared.champion import CHALLENGER_CHANNEL, CHALLENGER_KEY, CHAMPION_CHANNEL, CHAMPION_KEY, ChampionNotice
 from shared.settings import BaseServiceSettings
 from shared.store.factory import make_store
 
@@ -48,3 +48,24 @@ def publish(move: Move, settings: BaseServiceSettings | None = None) -> Champion
     finally:
         client.close()
     return notice
+
+
+def publish_challenger(model_version: str | None, bundle_uri: str | None,
+                       settings: BaseServiceSettings | None = None) -> bool:
+    """Tell the indexers which challenger to shadow (None: none any more); False without ``REDIS_URL``."""
+    settings = settings or BaseServiceSettings()
+    if not settings.redis_url:
+        return False
+    import redis
+
+    notice = ChampionNotice(model_version or "", bundle_uri or "", "challenger")
+    client = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
+    try:
+        if model_version:
+            client.set(CHALLENGER_KEY, notice.to_json())
+        else:
+            client.delete(CHALLENGER_KEY)
+        client.publish(CHALLENGER_CHANNEL, notice.to_json())
+    finally:
+        client.close()
+    return True

@@ -37,16 +37,21 @@ def _run_indexer(settings: WorkerSettings) -> None:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    from shared.shadow import follow_challenger
+
     store = make_store(settings)  # set up (waiting for the server) by run_forever
+    redis = Redis.from_url(settings.redis_url)
+    shadow, challenger = follow_challenger(redis, settings)  # no challenger published: nothing is shadowed
     indexer = indexer_module.Indexer(
-        redis=Redis.from_url(settings.redis_url), store=store, stream=settings.events_stream,
+        redis=redis, store=store, stream=settings.events_stream,
         group=settings.indexer_group, consumer=settings.indexer_consumer, batch_size=settings.indexer_batch_size,
-        block_ms=settings.indexer_block_ms,
+        block_ms=settings.indexer_block_ms, shadow=shadow,
     )
     logger.info("indexer starting", extra={"stream": settings.events_stream, "consumer": settings.indexer_consumer})
     try:
         indexer.run_forever(stop)
     finally:
+        challenger.stop()
         store.close()
 
 

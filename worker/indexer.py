@@ -72,14 +72,16 @@ class Indexer:
         trim_interval_s: least time between two trims of the stream by this consumer.
         probe_interval_s: while retrying its pending list (store down), how often this consumer reads one
             new entry, so that entries cut from the stream in the meantime are counted without waiting.
+        shadow: adds the challenger's score to a share of the events before they are stored (or None).
     """
 
     def __init__(self, redis: Any, store: EventStore, stream: str = "scoring:events", group: str = "indexer",
                  consumer: str | None = None, batch_size: int = 500, block_ms: int = 1000, *,
                  dead_stream: str | None = None, claim_idle_ms: int = 60_000, claim_interval_s: float = 60.0,
                  max_backoff_s: float = 30.0, threads: int = 2, trim_interval_s: float = 1.0,
-                 probe_interval_s: float = 10.0) -> None:
+                 probe_interval_s: float = 10.0, shadow: Any = None) -> None:
         self.redis = redis
+        self.shadow = shadow  # a shared.shadow.ShadowScorer: the challenger scores a share of each batch
         self.store = store
         self.stream = stream
         self.group = group
@@ -289,6 +291,8 @@ class Indexer:
                 continue
             docs.append(doc)
             doc_entries.append(entry_id)
+        if self.shadow is not None and docs:
+            self.shadow.annotate(docs)  # never raises: the champion's events are stored regardless
         try:
             result = self.store.index_events(docs) if docs else IndexResult()
         except Exception as exc:  # StoreUnavailableError, or anything else: keep the entries, retry later
@@ -366,7 +370,7 @@ class Indexer:
                           self.batch_size, self.block_ms, dead_stream=self.dead_stream,
                           claim_idle_ms=self.claim_idle_ms, claim_interval_s=self.claim_interval_s,
                           max_backoff_s=self.max_backoff_s, threads=1, trim_interval_s=self.trim_interval_s,
-                          probe_interval_s=self.probe_interval_s)
+                          probe_interval_s=self.probe_interval_s, shadow=self.shadow)
         sibling.totals, sibling._totals_lock = self.totals, self._totals_lock
         return sibling
 

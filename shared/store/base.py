@@ -152,6 +152,11 @@ class EventStore(abc.ABC):
     def list_alerts(self, limit: int = 100, window: TimeWindow | None = None) -> list[dict[str, Any]]:
         """Alerts, newest first."""
 
+    @abc.abstractmethod
+    def shadow_events(self, window: TimeWindow | None = None, limit: int = 10_000) -> list[dict[str, Any]]:
+        """The newest scored events the challenger also scored: ``model_version``, ``score``, ``decision``,
+        ``shadow`` and ``timestamp`` of each, newest first."""
+
     # --- model registry moves --------------------------------------------------------
     @abc.abstractmethod
     def save_model_event(self, event: Mapping[str, Any]) -> str:

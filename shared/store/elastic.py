@@ -57,6 +57,11 @@ def _source(hit: dict[str, Any]) -> dict[str, Any]:
     return hit["_source"]  # type: ignore[no-any-return]
 
 
+def _shadow(hit: dict[str, Any]) -> dict[str, Any]:
+    source = hit["_source"]
+    return {key: source.get(key) for key in ("model_version", "score", "decision", "shadow", "timestamp")}
+
+
 def _application(hit: dict[str, Any]) -> dict[str, Any]:
     """A sample row: the raw features plus ``score`` and ``timestamp``."""
     source = hit["_source"]
@@ -243,6 +248,11 @@ class ElasticsearchEventStore(EventStore):
     def recent_events(self, limit: int = 50, window: TimeWindow | None = None) -> list[dict[str, Any]]:
         """The newest events, newest first (whole documents)."""
         return self._newest(self._query(window), limit, _source)
+
+    @translate_errors
+    def shadow_events(self, window: TimeWindow | None = None, limit: int = 10_000) -> list[dict[str, Any]]:
+        """The newest scored events the challenger also scored, newest first."""
+        return self._newest(self._query(window, "ok", exists="shadow.probability"), limit, _shadow)
 
     @translate_errors
     def sample_applications(self, window: TimeWindow | None = None, limit: int = 100_000) -> list[dict[str, Any]]:

@@ -38,6 +38,9 @@ EVENT_FIELDS: dict[str, dict[str, Any]] = {
     "status": _KEYWORD,
     "error_type": _KEYWORD,
     "error_message": {"type": "text", "fields": {"keyword": {"type": "keyword", "ignore_above": 1024}}},
+    # the challenger's score of the same application (shadow scoring), when it scored it
+    "shadow": {"type": "object", "dynamic": "strict", "properties": {
+        "model_version": _KEYWORD, "probability": {"type": "double"}, "decision": _KEYWORD}},
 }
 
 
@@ -205,6 +208,8 @@ def check_event(doc: Mapping[str, Any]) -> None:
                 _check_value(f"timings.{timing}", tvalue, {"type": "float"})
         elif name not in EVENT_FIELDS:
             raise DocumentError(f"{name}: unknown field (strict mapping)")
+        elif EVENT_FIELDS[name]["type"] == "object":
+            _check_object(name, value, EVENT_FIELDS[name]["properties"])
         elif name != "timestamp":
             _check_value(name, value, EVENT_FIELDS[name])
 
@@ -212,6 +217,17 @@ def check_event(doc: Mapping[str, Any]) -> None:
 @cache
 def _feature_specs() -> dict[str, dict[str, Any]]:
     return {c.name: feature_mapping(c) for c in feature_columns()}
+
+
+def _check_object(name: str, value: Any, properties: Mapping[str, Any]) -> None:
+    if value is None:
+        return
+    if not isinstance(value, Mapping):
+        raise DocumentError(f"{name}: expected an object, got {type(value).__name__}")
+    for key, inner in value.items():
+        if key not in properties:
+            raise DocumentError(f"{name}.{key}: unknown field (strict mapping)")
+        _check_value(f"{name}.{key}", inner, properties[key])
 
 
 def _check_value(name: str, value: Any, spec: Mapping[str, Any]) -> None:

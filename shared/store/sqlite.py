@@ -22,7 +22,7 @@ import orjson
 from shared.store import common
 from shared.store.base import EventStore, IndexResult, OpsBucket, TimeWindow
 from shared.store.mapping import DocumentError, check_event, event_key, parse_timestamp
-from shared.store.sqlite_schema import DOC_COLUMNS, SCHEMA, TABLE_COLUMNS, event_row, row_to_event
+from shared.store.sqlite_schema import DOC_COLUMNS, SCHEMA, TABLE_COLUMNS, added_columns, event_row, row_to_event
 
 
 class SQLiteEventStore(EventStore):
@@ -75,6 +75,9 @@ class SQLiteEventStore(EventStore):
         """Create the tables and indexes (idempotent)."""
         with self._write() as conn:
             for statement in SCHEMA:
+                conn.execute(statement)
+            existing = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
+            for statement in added_columns(existing):  # a file written before a field was added
                 conn.execute(statement)
 
     def close(self) -> None:
@@ -165,6 +168,15 @@ class SQLiteEventStore(EventStore):
             item["timestamp"] = timestamp
             sample.append(item)
         return sample
+
+    def shadow_events(self, window: TimeWindow | None = None, limit: int = 10_000) -> list[dict[str, Any]]:
+        """The newest scored events the challenger also scored, newest first."""
+        where, params = self._where(window, "ok", extra="shadow IS NOT NULL")
+        rows = self._conn().execute(
+            f"SELECT model_version, score, decision, shadow, timestamp FROM events{where} "
+            "ORDER BY ts DESC, event_id DESC LIMIT ?", [*params, limit])
+        return [{"model_version": version, "score": score, "decision": decision, "shadow": orjson.loads(shadow),
+                 "timestamp": timestamp} for version, score, decision, shadow, timestamp in rows]
 
     # --- monitoring queries ---------------------------------------------------
     def operations(self, window: TimeWindow, interval: timedelta, path: str | None = None) -> list[OpsBucket]:

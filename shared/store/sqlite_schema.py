@@ -14,8 +14,10 @@ from shared.store.common import to_ms
 # Scalar fields of an event, in column order (features and timings apart).
 _SCALARS = (
     "event_id", "timestamp", "request_id", "job_id", "path", "model_version", "client_ref", "raw_input",
-    "score", "decision", "threshold", "status", "error_type", "error_message",
+    "score", "decision", "threshold", "status", "error_type", "error_message", "shadow",
 )
+# Scalar columns holding an object, as JSON text.
+_JSON = ("shadow",)
 _TYPES = {"event_id": "TEXT PRIMARY KEY", "score": "REAL", "threshold": "REAL"}
 
 SCHEMA = (
@@ -48,6 +50,10 @@ def event_row(doc: Mapping[str, Any], event_id: str, moment: datetime) -> tuple[
     timings = doc.get("timings") or {}
     scalars = [doc.get(name) for name in _SCALARS]
     scalars[0] = event_id
+    for name in _JSON:
+        at = _SCALARS.index(name)
+        if scalars[at] is not None:
+            scalars[at] = orjson.dumps(scalars[at]).decode()
     features = orjson.dumps(doc.get("features") or {}, option=orjson.OPT_SERIALIZE_NUMPY)
     return (to_ms(moment), moment.date().isoformat(), *scalars,
             *(timings.get(name) for name in TIMING_FIELDS), features)
@@ -57,6 +63,15 @@ def row_to_event(row: Sequence[Any]) -> dict[str, Any]:
     """The event document of a row selected with ``DOC_COLUMNS``."""
     n = len(_SCALARS)
     doc = dict(zip(_SCALARS, row[:n], strict=True))
+    for name in _JSON:
+        if doc[name] is not None:
+            doc[name] = orjson.loads(doc[name])
     doc["timings"] = dict(zip(TIMING_FIELDS, row[n:n + len(TIMING_FIELDS)], strict=True))
     doc["features"] = orjson.loads(row[-1])
     return doc
+
+
+def added_columns(existing: set[str]) -> list[str]:
+    """``ALTER TABLE`` statements adding the event columns an older file lacks (new fields are nullable)."""
+    return [f"ALTER TABLE events ADD COLUMN {name} {_TYPES.get(name, 'TEXT')}"
+            for name in _SCALARS if name not in existing and name != "event_id"]

@@ -239,6 +239,21 @@ def test_reports_and_alerts_round_trip(store: EventStore) -> None:
         store.save_alert({"timestamp": T0.isoformat()})
 
 
+def test_shadow_scores_are_stored_and_read_back(store: EventStore) -> None:
+    shadowed = make_event(T0, event_id="with-shadow")
+    shadowed["shadow"] = {"model_version": "challenger-1", "probability": 0.25, "decision": "refused"}
+    store.index_events([shadowed, make_event(T0 + timedelta(seconds=1), event_id="without")])
+    store.refresh()
+    assert store.get_event("with-shadow")["shadow"] == shadowed["shadow"]
+    assert store.get_event("without").get("shadow") is None
+    pairs = store.shadow_events(TimeWindow(T0 - timedelta(hours=1), T0 + timedelta(hours=1)))
+    assert [p["shadow"] for p in pairs] == [shadowed["shadow"]]
+    assert pairs[0]["score"] == shadowed["score"] and pairs[0]["decision"] == shadowed["decision"]
+    bad = make_event(T0, event_id="bad-shadow")
+    bad["shadow"] = {"model_version": "x", "unknown": 1}
+    assert "bad-shadow" in store.index_events([bad]).failed
+
+
 def test_model_events_round_trip(store: EventStore) -> None:
     for k, action in enumerate(("register", "promote", "rollback")):
         store.save_model_event({"model_event_id": f"m{k}", "timestamp": (T0 + timedelta(minutes=k)).isoformat(),
