@@ -30,7 +30,7 @@ pytestmark = [
                        reason="chromium and chromedriver not installed (apt-get install -y chromium chromium-driver)"),
 ]
 # page path -> graphs it draws
-PAGES = {"/": 5, "/scores": 2, "/drift": 2, "/alerts": 0, "/events": 0}
+PAGES = {"/": 5, "/scores": 2, "/drift": 2, "/alerts": 0, "/events": 0, "/models": 1}
 
 
 def _settings(folder: Path, bundle: Path) -> MonitoringSettings:
@@ -45,7 +45,16 @@ def _fill(settings: MonitoringSettings, store: SQLiteEventStore) -> None:
                         error_every=40)
     inflated = make_events(make_applications(600, seed=62, income_factor=1.5), start=now - timedelta(minutes=52),
                            spacing=timedelta(seconds=5), error_every=8, latency_ms=30.0)
+    for k, event in enumerate(clean):  # the challenger shadowed every fifth application
+        if k % 5 == 0 and event.get("score") is not None:
+            p = min(1.0, event["score"] * (1.3 if k % 10 == 0 else 0.9))
+            event["shadow"] = {"model_version": "challenger-b", "probability": p,
+                               "decision": "refused" if p >= 0.5 else "approved"}
     assert not store.index_events(clean + inflated).failed
+    store.save_model_event({"model_event_id": "m1", "timestamp": (now - timedelta(hours=6)).isoformat(),
+                            "action": "promote", "from_version": "1", "to_version": "2", "forced": False,
+                            "gate": {"passed": True, "checks": [{"name": "AUC", "champion": 0.761, "candidate": 0.768,
+                                                                 "limit": "", "passed": True}]}})
     DriftJob(settings, store).run(WindowSpec(hours=1))
     AnomalyDetector(settings, store).run()
 
@@ -105,6 +114,9 @@ def test_page_renders_with_data(servers: dict[str, RunningServer], browser: Any,
         assert "client_ref" in text and "AMT_INCOME_TOTAL" in text and "No data in this window" not in text
         assert "ok" in text.split() and "error" in text.split()  # status values of stored documents
         assert "-events-" not in text and "SQLite file" in text  # says where the documents are stored
+    elif path == "/models":
+        assert "DECISION AGREEMENT" in text and "challenger-b" in text and "Promotion history" in text
+        assert "0.7610 / 0.7680" in text and "v2" in text  # the gate's AUC and the champion from the history
     else:
         assert "data_drift" in text and "error_rate" in text and "critical" in text
 
@@ -114,7 +126,8 @@ def test_page_renders_with_an_empty_store(servers: dict[str, RunningServer], bro
     text = _open(browser, servers["empty"].url + path, PAGES[path])
     expected = {"/": "No data in this window", "/scores": "No data in this window",
                 "/drift": "no drift run in this window yet", "/alerts": "No alert in this window.",
-                "/events": "No data in this window."}[path]
+                "/events": "No data in this window.",
+                "/models": "no shadowed application in this window"}[path]
     assert expected in text
 
 
