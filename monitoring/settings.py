@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from shared.settings import BaseServiceSettings
 
@@ -75,6 +75,31 @@ class MonitoringSettings(BaseServiceSettings):
     dash_host: str = Field(default="127.0.0.1", description="dashboard bind address (0.0.0.0 in the images)")
     dash_port: int = Field(default=8050, ge=1, le=65535, description="dashboard port")
     dash_refresh_seconds: int = Field(default=30, ge=2, description="auto-refresh period of the pages")
+    dashboard_users: str = Field(
+        default="", repr=False,
+        description="comma-separated name:bcrypt-hash entries allowed into the dashboard (HTTP basic auth)")
+    allow_open_dashboard: bool = Field(
+        default=False, description="development only: serve the dashboard without a login (production refuses it)")
+
+    @field_validator("dashboard_users")
+    @classmethod
+    def _users_parse(cls, value: str) -> str:
+        from monitoring.dashboard.auth import parse_users
+
+        parse_users(value)  # a malformed entry stops the start, naming the entry (never the hash)
+        return value
+
+    @model_validator(mode="after")
+    def _no_open_dashboard_in_production(self) -> MonitoringSettings:
+        if self.environment == "production" and self.allow_open_dashboard:
+            raise ValueError("ALLOW_OPEN_DASHBOARD=true is refused when ENVIRONMENT=production: set DASHBOARD_USERS")
+        return self
+
+    def users(self) -> dict[str, bytes]:
+        """The dashboard's users: {name: bcrypt hash}."""
+        from monitoring.dashboard.auth import parse_users
+
+        return parse_users(self.dashboard_users)
 
     @field_validator("drift_features")
     @classmethod
