@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from shared.settings import BaseServiceSettings
 
@@ -47,6 +47,8 @@ class MonitoringSettings(BaseServiceSettings):
     anomaly_baseline_windows: int = Field(default=12, ge=1, description="previous windows forming the baseline")
     anomaly_baseline_factor: float = Field(default=3.0, gt=1, description="value > factor x baseline is anomalous")
     anomaly_min_events: int = Field(default=20, ge=1, description="fewer events than this: rates are not judged")
+    anomaly_min_bad_events: int = Field(
+        default=5, ge=1, description="errors (or refused inputs) a window needs before its rate can raise an alert")
     anomaly_cooldown_seconds: int = Field(default=900, ge=0, description="same alert not repeated within this time")
     error_rate_max: float = Field(default=0.02, ge=0, le=1, description="share of status=error events")
     invalid_rate_max: float = Field(default=0.2, ge=0, le=1, description="share of refused (invalid) inputs")
@@ -68,6 +70,15 @@ class MonitoringSettings(BaseServiceSettings):
                                description="namespace of RQ's Redis keys: PREFIX:queue:NAME, PREFIX:job:ID")
     gateway_metrics_url: str | None = Field(
         default=None, description="without REDIS_URL: the gateway's /metrics, where the embedded queue is read")
+    # --- alert routing --------------------------------------------------------------
+    alert_webhook_url: SecretStr | None = Field(
+        default=None, description='Slack-compatible incoming webhook (POST {"text": ...}) told of alerts; secret')
+    alert_webhook_cooldown_seconds: float = Field(
+        default=3600.0, ge=0, description="a condition that holds is sent again after this long (a rise: at once)")
+    alert_webhook_retries: int = Field(default=3, ge=0, le=10, description="further attempts after a failed POST")
+    alert_webhook_timeout_seconds: float = Field(default=5.0, gt=0, description="seconds per webhook attempt")
+    alert_webhook_backoff_seconds: float = Field(default=1.0, ge=0,
+                                                 description="wait before the first retry, doubled at each next one")
     retention_interval_seconds: int = Field(default=86_400, ge=60,
                                             description="how often the scheduler deletes indices past RETENTION_DAYS")
 
