@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 
 def two_proportion_z(p_ref: float, n_ref: int, p_cur: float, n_cur: int) -> float:
     """Absolute z statistic of the difference of two proportions (pooled variance)."""
@@ -42,3 +44,36 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
     centre = (p + z * z / (2 * n)) / denominator
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
     return max(0.0, centre - half), min(1.0, centre + half)
+
+
+LATTICE_MIN_TIES = 5  # values sit on a lattice when each distinct value shows up this often on average
+LATTICE_MAX_POINTS = 200
+
+
+def lattice_spacing(values: np.ndarray) -> float:
+    """The spacing of the points the values sit on when they hold few distinct values with many ties; 0 otherwise.
+
+    The building counts of the real table (floors / 24, entrances / 29, ...) sit
+    on such a lattice; a continuous sample (distinct values about as many as
+    values) gives 0.
+    """
+    distinct = np.unique(values[~np.isnan(values)]) if values.dtype.kind == "f" else np.unique(values)
+    if len(distinct) < 3 or len(distinct) > min(LATTICE_MAX_POINTS, len(values) / LATTICE_MIN_TIES):
+        return 0.0
+    return float(np.median(np.diff(distinct)))
+
+
+def resolution_allowance(reference_spacing: float, current_spacing: float, reference_std: float) -> float:
+    """The normed Wasserstein distance that a difference of resolution alone produces.
+
+    Rounding a smooth distribution to a lattice of step s moves each value by
+    s/4 on average, so a continuous reference and a current window of the same
+    population on a lattice (or two lattices of different steps) are about
+    s/4 apart, divided by the reference's standard deviation, without any
+    drift. When both sides share one lattice (or are both continuous) the
+    allowance is 0 and the test keeps its full sensitivity.
+    """
+    coarse, fine = max(reference_spacing, current_spacing), min(reference_spacing, current_spacing)
+    if coarse <= 0 or reference_std <= 0 or coarse - fine <= 0.01 * coarse:
+        return 0.0
+    return coarse / 4 / reference_std
