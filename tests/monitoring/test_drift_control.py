@@ -32,6 +32,7 @@ def calculator() -> DriftCalculator:
     return DriftCalculator(DriftConfig(min_rows=500)).fit(_rows(REFERENCE_ROWS, seed=1000))
 
 
+@pytest.mark.slow  # about 20 s: 20 windows of 120 features (run by `make test` all the same)
 def test_untouched_applications_flag_no_feature_over_twenty_seeds(calculator: DriftCalculator) -> None:
     flagged: dict[int, list[str]] = {}
     closest = 0.0
