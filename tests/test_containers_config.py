@@ -188,6 +188,8 @@ def test_the_dashboard_asks_for_a_login() -> None:
     assert env["DASHBOARD_USERS"].startswith("${DASHBOARD_USERS:?")
     assert "ALLOW_OPEN_DASHBOARD" not in env and env["ENVIRONMENT"].startswith("${ENVIRONMENT:-production}")
     assert dashboard["healthcheck"]["test"] == ["CMD", "python", "/app/deploy/healthcheck.py", "dashboard"]
+    # the image's own check too: a 401 asking for the login is a live dashboard
+    assert '"/app/deploy/healthcheck.py", "dashboard"' in (ROOT / "Dockerfile.monitoring").read_text()
 
 
 def test_env_example_documents_every_variable_and_leaves_secrets_empty() -> None:
