@@ -36,6 +36,12 @@ run: bundle  ## embedded mode: API on 127.0.0.1:$(PORT), dashboard on 127.0.0.1:
 	elif [ -z "$$API_KEYS" ]; then \
 	  echo "API key:    NONE: ALLOW_NO_API_KEY=true, every /v1 route is open (development only)"; \
 	fi; \
+	if [ -z "$$DASHBOARD_USERS" ] && [[ ! "$$ALLOW_OPEN_DASHBOARD" =~ ^(1|true|yes|on)$$ ]]; then \
+	  DASHBOARD_USERS=$$($(PY) scripts/dev_dashboard_user.py --users) && export DASHBOARD_USERS && \
+	  echo "Dashboard user: $$($(PY) scripts/dev_dashboard_user.py)  (development user, kept in var/dev-dashboard-user)"; \
+	elif [ -z "$$DASHBOARD_USERS" ]; then \
+	  echo "Dashboard user: NONE: ALLOW_OPEN_DASHBOARD=true, the dashboard is open (development only)"; \
+	fi; \
 	env -u REDIS_URL -u ELASTICSEARCH_URL MODEL_DIR=$(MODEL_DIR) PORT=$(PORT) API_PORT=$(PORT) DASH_PORT=$(DASH_PORT) \
 	  PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho -f Procfile.embedded start
 

@@ -6,6 +6,7 @@ Docker expects. Settings come from the same environment variables as the service
 
     python deploy/healthcheck.py rq-worker                 an RQ worker of this container is registered
     python deploy/healthcheck.py deps                      Redis and Elasticsearch answer
+    python deploy/healthcheck.py dashboard                 the dashboard answers (200, or 401 asking for its login)
 
 The indexer and the scheduler get `deps`: their own failure ends PID 1 and so the container;
 what a health check adds for them is whether what they work with answers. (A stream-consumer
@@ -16,9 +17,12 @@ delivered, so an indexer waiting on an empty stream would look unhealthy.)
 from __future__ import annotations
 
 import argparse
+import base64
 import os
 import socket
+import ssl
 import sys
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 
@@ -58,14 +62,40 @@ def check_deps(_: argparse.Namespace) -> str:
     es = os.environ.get("ELASTICSEARCH_URL")
     if es:
         # GET / is absent on the core distribution used in tests: ask the cluster health
-        urllib.request.urlopen(es.rstrip("/") + "/_cluster/health", timeout=TIMEOUT_S).close()
+        _es_health(es)
         seen.append("elasticsearch")
     return "reachable: " + (", ".join(seen) or "nothing configured (embedded mode)")
+
+
+def _es_health(url: str) -> None:
+    """GET /_cluster/health with the services' credentials and CA (ELASTICSEARCH_USERNAME/PASSWORD or _API_KEY)."""
+    headers = {}
+    user, password = os.environ.get("ELASTICSEARCH_USERNAME"), os.environ.get("ELASTICSEARCH_PASSWORD")
+    if os.environ.get("ELASTICSEARCH_API_KEY"):
+        headers["Authorization"] = f"ApiKey {os.environ['ELASTICSEARCH_API_KEY']}"
+    elif user and password:
+        headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+    context = ssl.create_default_context(cafile=os.environ.get("ELASTICSEARCH_CA_CERTS") or None)
+    request = urllib.request.Request(url.rstrip("/") + "/_cluster/health", headers=headers)
+    urllib.request.urlopen(request, timeout=TIMEOUT_S, context=context).close()
+
+
+def check_dashboard(_: argparse.Namespace) -> str:
+    """Healthy when the dashboard answers on DASH_PORT: 200, or 401 with its basic-authentication challenge."""
+    url = f"http://127.0.0.1:{os.environ.get('DASH_PORT', '8050')}/"
+    try:
+        urllib.request.urlopen(url, timeout=TIMEOUT_S).close()
+    except urllib.error.HTTPError as exc:
+        if exc.code == 401 and exc.headers.get("WWW-Authenticate", "").startswith("Basic"):
+            return "dashboard answers (login required)"
+        raise
+    return "dashboard answers (open: ALLOW_OPEN_DASHBOARD)"
 
 
 CHECKS: dict[str, Callable[[argparse.Namespace], str]] = {
     "rq-worker": check_rq_worker,
     "deps": check_deps,
+    "dashboard": check_dashboard,
 }
 
 

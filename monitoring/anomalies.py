@@ -5,7 +5,14 @@ threshold (critical: a service-level limit is broken) and with a rolling
 baseline, the median of the previous ``ANOMALY_BASELINE_WINDOWS`` windows
 (warning: unusual for this service, though within limits). Medians, so one bad
 window in the baseline does not hide the next one. Rates and percentiles are
-not judged on fewer than ``ANOMALY_MIN_EVENTS`` events.
+not judged on fewer than ``ANOMALY_MIN_EVENTS`` events, and a rate (errors,
+refused inputs) raises an alert only on at least ``ANOMALY_MIN_BAD_EVENTS`` bad
+events; over its limit only when even the lower bound of its 95 % Wilson
+interval is, so that one error among 25 requests (4 %, but anywhere from 0.7 %
+to 20 %) does not page anyone about a 2 % limit.
+
+What holds after each check goes to the alert router (``ALERT_WEBHOOK_URL``),
+which says when a condition starts and when it clears (:mod:`monitoring.notify`).
 
 The event figures of past windows come from the store. The queue backlog is a
 reading of the moment that no event records, so its baseline comes from the
@@ -22,8 +29,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from monitoring.alerts import emit, iso, make_alert
-from monitoring.drift.checks import two_proportion_z
+from monitoring.drift.checks import two_proportion_z, wilson_interval
 from monitoring.exceptions import QueueProbeError
+from monitoring.notify import AlertRouter
 from monitoring.queue_probe import GatewayMetricsProbe, QueueProbe, QueueStats
 from monitoring.settings import MonitoringSettings
 from shared.publisher import LOST_SUFFIX
@@ -34,7 +42,7 @@ logger = logging.getLogger("monitoring.anomalies")
 PATHS = ("sync", "async")
 RATE_FLOOR = 0.01  # a rate under 1 % is never "unusual" against its baseline
 RATE_MIN_Z = 3.29  # and a rise over the baseline must be significant (p < 0.001)
-RATE_MIN_COUNT = 3  # and hold at least 3 such events: one or two errors are never an anomaly
+RATE_CONFIDENCE_Z = 1.96  # a rate is over its limit when the lower bound of its 95 % Wilson interval is
 LATENCY_FLOOR_MS = 10.0  # nor is a latency under 10 ms
 QUEUE_DEPTH_FLOOR = 100  # nor a backlog under 100 jobs (half a second of the measured async capacity)
 QUEUE_AGE_FLOOR_S = 10.0  # nor an oldest job younger than 10 s
@@ -106,10 +114,12 @@ class AnomalyDetector:
     """
 
     def __init__(self, settings: MonitoringSettings, store: EventStore,
-                 queue_probe: QueueProbe | GatewayMetricsProbe | None = None) -> None:
+                 queue_probe: QueueProbe | GatewayMetricsProbe | None = None,
+                 router: AlertRouter | None = None) -> None:
         self.settings = settings
         self.store = store
         self.queue_probe = queue_probe
+        self.router = router
         self.queue_history = QueueHistory()
         self.last_measurements: dict[str, Any] = {}
 
@@ -146,17 +156,26 @@ class AnomalyDetector:
         """A rate against its limit, or against its baseline when the rise is also significant.
 
         At a few dozen requests per window one error more is a large relative
-        jump, so a baseline warning also needs at least ``RATE_MIN_COUNT`` such
-        events and a two-proportion z of 3.29 (p < 0.001) against the baseline
-        windows' pooled events.
+        jump, so any rate finding needs ``ANOMALY_MIN_BAD_EVENTS`` such events;
+        over the limit, the lower bound of the rate's 95 % Wilson interval must
+        be over it too; over the baseline (a warning), a two-proportion z of
+        3.29 (p < 0.001) against the baseline windows' pooled events.
         """
-        value = _rate(getattr(current, part), current)
-        baseline = self._baseline(history, lambda b: _rate(getattr(b, part), b))
-        finding = self._check_level(metric, value, baseline, limit, RATE_FLOOR, "", None, over_limit=over_limit)
-        if finding is None or value > limit:
-            return finding
-        if getattr(current, part) < RATE_MIN_COUNT:
+        bad = getattr(current, part)
+        if bad < self.settings.anomaly_min_bad_events:
             return None
+        value = _rate(bad, current)
+        baseline = self._baseline(history, lambda b: _rate(getattr(b, part), b))
+        low, high = wilson_interval(bad, current.count, RATE_CONFIDENCE_Z)
+        if low > limit:
+            return Finding(metric, over_limit, value, limit, baseline,
+                           f"{metric} is {value:.4g} ({bad} of {current.count} events; 95 % interval "
+                           f"{low:.3g}-{high:.3g}), above the limit {limit:.4g}")
+        # maybe not over the limit: judged against its own baseline only
+        finding = self._check_level(metric, value, baseline, None, RATE_FLOOR, "", None)
+        if finding is None:
+            return None
+        finding.threshold = limit
         judged = [b for b in history if b.count >= self.settings.anomaly_min_events]
         n_base = sum(b.count for b in judged)
         p_base = sum(getattr(b, part) for b in judged) / n_base if n_base else 0.0
@@ -321,14 +340,17 @@ class AnomalyDetector:
         recent = self._recent_keys(now) if findings else set()
         window = {"since": iso(now - timedelta(seconds=self.settings.anomaly_window_seconds)), "until": iso(now),
                   "seconds": self.settings.anomaly_window_seconds}
-        alerts = []
+        alerts, holding = [], []
         for f in findings:
-            if (f.metric, f.path, f.severity) in recent:
-                continue
             alert = make_alert(metric=f.metric, severity=f.severity, value=f.value, threshold=f.threshold,
                                baseline=f.baseline, window=window, message=f.message, path=f.path, now=now)
+            holding.append(alert)
+            if (f.metric, f.path, f.severity) in recent:
+                continue
             emit(self.store, alert)
             alerts.append(alert)
+        if self.router is not None:  # told of everything that holds, stored now or within the cooldown
+            self.router.update("anomaly", holding, now)
         logger.info("anomaly check", extra={"event": "anomaly_check", "alerts": len(alerts),
                                             "findings": len(findings), "measurements": self.last_measurements})
         return alerts

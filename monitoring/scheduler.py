@@ -103,10 +103,12 @@ def default_jobs(settings: MonitoringSettings, store: EventStore, queue_connecti
     """The drift, anomaly and retention jobs against one store."""
     from monitoring.anomalies import AnomalyDetector
     from monitoring.drift.run import DriftJob
+    from monitoring.notify import AlertRouter
     from monitoring.queue_probe import QueueProbe
 
-    drift = DriftJob(settings, store)
-    detector = AnomalyDetector(settings, store, QueueProbe.from_settings(settings, queue_connection))
+    router = AlertRouter.from_settings(settings)  # None without ALERT_WEBHOOK_URL: alerts are stored and logged
+    drift = DriftJob(settings, store, router=router)
+    detector = AnomalyDetector(settings, store, QueueProbe.from_settings(settings, queue_connection), router)
 
     def retention() -> None:
         dropped = store.apply_retention(settings.retention_days)

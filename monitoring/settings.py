@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from shared.settings import BaseServiceSettings
 
@@ -47,6 +47,8 @@ class MonitoringSettings(BaseServiceSettings):
     anomaly_baseline_windows: int = Field(default=12, ge=1, description="previous windows forming the baseline")
     anomaly_baseline_factor: float = Field(default=3.0, gt=1, description="value > factor x baseline is anomalous")
     anomaly_min_events: int = Field(default=20, ge=1, description="fewer events than this: rates are not judged")
+    anomaly_min_bad_events: int = Field(
+        default=5, ge=1, description="errors (or refused inputs) a window needs before its rate can raise an alert")
     anomaly_cooldown_seconds: int = Field(default=900, ge=0, description="same alert not repeated within this time")
     error_rate_max: float = Field(default=0.02, ge=0, le=1, description="share of status=error events")
     invalid_rate_max: float = Field(default=0.2, ge=0, le=1, description="share of refused (invalid) inputs")
@@ -68,6 +70,15 @@ class MonitoringSettings(BaseServiceSettings):
                                description="namespace of RQ's Redis keys: PREFIX:queue:NAME, PREFIX:job:ID")
     gateway_metrics_url: str | None = Field(
         default=None, description="without REDIS_URL: the gateway's /metrics, where the embedded queue is read")
+    # --- alert routing --------------------------------------------------------------
+    alert_webhook_url: SecretStr | None = Field(
+        default=None, description='Slack-compatible incoming webhook (POST {"text": ...}) told of alerts; secret')
+    alert_webhook_cooldown_seconds: float = Field(
+        default=3600.0, ge=0, description="a condition that holds is sent again after this long (a rise: at once)")
+    alert_webhook_retries: int = Field(default=3, ge=0, le=10, description="further attempts after a failed POST")
+    alert_webhook_timeout_seconds: float = Field(default=5.0, gt=0, description="seconds per webhook attempt")
+    alert_webhook_backoff_seconds: float = Field(default=1.0, ge=0,
+                                                 description="wait before the first retry, doubled at each next one")
     retention_interval_seconds: int = Field(default=86_400, ge=60,
                                             description="how often the scheduler deletes indices past RETENTION_DAYS")
 
@@ -75,6 +86,31 @@ class MonitoringSettings(BaseServiceSettings):
     dash_host: str = Field(default="127.0.0.1", description="dashboard bind address (0.0.0.0 in the images)")
     dash_port: int = Field(default=8050, ge=1, le=65535, description="dashboard port")
     dash_refresh_seconds: int = Field(default=30, ge=2, description="auto-refresh period of the pages")
+    dashboard_users: str = Field(
+        default="", repr=False,
+        description="comma-separated name:bcrypt-hash entries allowed into the dashboard (HTTP basic auth)")
+    allow_open_dashboard: bool = Field(
+        default=False, description="development only: serve the dashboard without a login (production refuses it)")
+
+    @field_validator("dashboard_users")
+    @classmethod
+    def _users_parse(cls, value: str) -> str:
+        from monitoring.dashboard.auth import parse_users
+
+        parse_users(value)  # a malformed entry stops the start, naming the entry (never the hash)
+        return value
+
+    @model_validator(mode="after")
+    def _no_open_dashboard_in_production(self) -> MonitoringSettings:
+        if self.environment == "production" and self.allow_open_dashboard:
+            raise ValueError("ALLOW_OPEN_DASHBOARD=true is refused when ENVIRONMENT=production: set DASHBOARD_USERS")
+        return self
+
+    def users(self) -> dict[str, bytes]:
+        """The dashboard's users: {name: bcrypt hash}."""
+        from monitoring.dashboard.auth import parse_users
+
+        return parse_users(self.dashboard_users)
 
     @field_validator("drift_features")
     @classmethod

@@ -37,6 +37,9 @@ import httpx  # noqa: E402
 
 from training.synthetic import Drift  # noqa: E402
 
+# the login of the dashboard served for the pictures (a one-off user of this script's own server)
+STUDY_USER = ("drift-study", uuid.uuid4().hex)
+
 
 @dataclass
 class Scenario:
@@ -195,8 +198,11 @@ def main() -> int:
 
     tag = uuid.uuid4().hex[:8]
     sqlite_path = ROOT / f"var/drift-study-{tag}.sqlite3"
+    from monitoring.dashboard.auth import hash_password
+
     settings = MonitoringSettings(sqlite_path=sqlite_path, reports_dir=ROOT / "var/reports/drift-study",
-                                  elasticsearch_url=None, redis_url=None)
+                                  elasticsearch_url=None, redis_url=None, allow_open_dashboard=False,
+                                  dashboard_users=f"{STUDY_USER[0]}:{hash_password(STUDY_USER[1], rounds=4)}")
     port = _free_port()
     gateway = start_gateway(sqlite_path, settings.model_dir.resolve(), port, ROOT / f"var/drift-study-{tag}.log")
     store = SQLiteEventStore(sqlite_path)
@@ -265,7 +271,7 @@ def _shoot(settings, store, scenario: Scenario) -> str:
         return ""
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     running = serve_in_thread(create_app(settings, DashboardData(settings, store)).server)
-    driver = start_chromium()
+    driver = start_chromium(auth=STUDY_USER)
     target = ROOT / "docs" / "screenshots" / f"drift-study-{scenario.name}.png"
     try:
         driver.get(running.url + "/drift")

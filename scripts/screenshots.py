@@ -28,6 +28,8 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 
 import numpy as np  # noqa: E402
 
+# the login of the dashboard served for the screenshots (a one-off user of this script's own server)
+SHOT_USER = ("screenshots", uuid.uuid4().hex)
 PAGES = [("operations", "/", 5), ("scores", "/scores", 2), ("drift", "/drift", 3), ("alerts", "/alerts", 0),
          ("events", "/events", 0)]
 
@@ -105,7 +107,7 @@ def shoot(settings, store, out: Path) -> list[Path]:
     # the queue card reads REDIS_URL (or GATEWAY_METRICS_URL) as the dashboard does
     data = DashboardData(settings, store, QueueProbe.from_settings(settings))  # type: ignore[arg-type]
     running = serve_in_thread(create_app(settings, data).server)
-    driver = start_chromium()
+    driver = start_chromium(auth=SHOT_USER)
     saved = []
     try:
         for name, path, graphs in PAGES:
@@ -144,8 +146,12 @@ def main() -> int:
     from shared.store.factory import describe, make_store
 
     tag = uuid.uuid4().hex[:8]
+    from monitoring.dashboard.auth import hash_password
+
     settings = MonitoringSettings(sqlite_path=ROOT / f"var/screenshots-{tag}.sqlite3",
-                                  es_index_prefix=f"screenshots-{tag}", reports_dir=ROOT / "var/reports/screenshots")
+                                  es_index_prefix=f"screenshots-{tag}", reports_dir=ROOT / "var/reports/screenshots",
+                                  dashboard_users=f"{SHOT_USER[0]}:{hash_password(SHOT_USER[1], rounds=4)}",
+                                  allow_open_dashboard=False)
     store = make_store(settings)
     store.setup()
     print(f"store: {describe(store)}", flush=True)

@@ -7,12 +7,14 @@
 #      servers of `make services` when they are down (scripts/services.sh start, idempotent).
 #   2. API_KEYS unset: generates a development key once (var/dev-api-key, mode 600; the same as `make run`), uses
 #      it and prints it when the stack is ready. ALLOW_NO_API_KEY=true runs without a key.
+#      DASHBOARD_USERS unset: the same with a development dashboard user (var/dev-dashboard-user),
+#      printed as `Dashboard user: NAME PASSWORD`. ALLOW_OPEN_DASHBOARD=true serves it without a login.
 #   3. Ctrl-C (SIGINT) or SIGTERM: honcho sends SIGTERM to each process group, SIGKILL after
 #      5 s; then this script looks for any process still carrying this run's marker in its
 #      environment (STACK_RUN_ID) and ends it, so that nothing is left behind.
 #
 # Environment: PORT (8000), DASH_PORT (8050), WEB_CONCURRENCY (2), WORKER_PROCESSES (2),
-# STOP_TIMEOUT (20 s: then what honcho could not stop is ended here), MODEL_DIR (models/default), REDIS_URL, ELASTICSEARCH_URL, ES_INDEX_PREFIX, API_KEYS,
+# STOP_TIMEOUT (20 s: then what honcho could not stop is ended here), MODEL_DIR (models/default), REDIS_URL, ELASTICSEARCH_URL, ES_INDEX_PREFIX, API_KEYS, DASHBOARD_USERS,
 # VENV (.venv), and every other setting of the services (shared/settings.py and each
 # service's settings.py). A .env file is NOT read: that one is docker compose's (production).
 set -euo pipefail
@@ -66,6 +68,18 @@ api_keys() {
     API_KEYS=$("$VENV/bin/python" "$ROOT/scripts/dev_api_key.py")
     export API_KEYS STACK_DEV_API_KEY=$API_KEYS
     say "API_KEYS is not set: using the development key of var/dev-api-key (printed once the stack is ready)."
+}
+
+dashboard_users() {
+    [[ -z ${DASHBOARD_USERS:-} ]] || return 0
+    if [[ ${ALLOW_OPEN_DASHBOARD:-} =~ ^(1|true|yes|on)$ ]]; then
+        warn "DASHBOARD_USERS is not set and ALLOW_OPEN_DASHBOARD=true: the dashboard answers WITHOUT A LOGIN (development only)."
+        return 0
+    fi
+    DASHBOARD_USERS=$("$VENV/bin/python" "$ROOT/scripts/dev_dashboard_user.py" --users)
+    STACK_DEV_DASHBOARD_USER=$("$VENV/bin/python" "$ROOT/scripts/dev_dashboard_user.py")
+    export DASHBOARD_USERS STACK_DEV_DASHBOARD_USER
+    say "DASHBOARD_USERS is not set: using the development user of var/dev-dashboard-user (printed once the stack is ready)."
 }
 
 ports() {
@@ -122,6 +136,7 @@ main() {
     ports
     servers
     api_keys
+    dashboard_users
     export WEB_CONCURRENCY=${WEB_CONCURRENCY:-2} WORKER_PROCESSES=${WORKER_PROCESSES:-2}
     export PATH=$VENV/bin:$PATH PYTHONUNBUFFERED=1 DO_NOT_TRACK=1
     run_id=$(date +%s)-$$-$RANDOM

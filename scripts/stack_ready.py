@@ -10,11 +10,14 @@ pass it prints the URLs and then sleeps until honcho stops it. It never exits on
 (honcho would stop the whole stack if it did).
 
 Environment: HOST / API_PORT, DASH_HOST / DASH_PORT, REDIS_URL, QUEUE_NAME, EVENTS_STREAM,
-INDEXER_GROUP, INDEXER_CONSUMER, WORKER_PROCESSES, STACK_DEV_API_KEY (a development key to show), STACK_READY_TIMEOUT.
+INDEXER_GROUP, INDEXER_CONSUMER, WORKER_PROCESSES, STACK_DEV_API_KEY (a development key to show),
+STACK_DEV_DASHBOARD_USER (``NAME PASSWORD`` of the development dashboard user: shown, and used to probe),
+STACK_READY_TIMEOUT.
 """
 
 from __future__ import annotations
 
+import base64
 import os
 import signal
 import sys
@@ -40,9 +43,9 @@ def _probe_host(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
 
 
-def _get(url: str) -> tuple[int, bytes]:
+def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
     try:
-        with urllib.request.urlopen(url, timeout=3) as response:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=3) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
@@ -63,6 +66,9 @@ class Probe:
         # workers of an earlier run may still be registered for a while: count only ours
         self.since = datetime.now(UTC) - timedelta(seconds=5)
         self.model_version = "?"
+        user = env.get("STACK_DEV_DASHBOARD_USER", "").split()
+        self.dash_headers = ({"Authorization": "Basic " + base64.b64encode(":".join(user).encode()).decode()}
+                             if len(user) == 2 else {})
 
     def gateway(self) -> str | None:
         try:
@@ -81,10 +87,11 @@ class Probe:
 
     def dashboard(self) -> str | None:
         try:
-            status, _ = _get(f"{self.dash}/")
+            status, _ = _get(f"{self.dash}/", self.dash_headers)
         except OSError as exc:
             return f"no answer ({getattr(exc, 'reason', exc)})"
-        return None if status == 200 else f"HTTP {status}"
+        # without the development user's password (DASHBOARD_USERS set by hand) the login page answers: it is up
+        return None if status == 200 or (status == 401 and not self.dash_headers) else f"HTTP {status}"
 
     def worker(self) -> str | None:
         try:
@@ -120,6 +127,13 @@ def banner(probe: Probe, env: dict[str, str], elapsed: float) -> str:
         key_line = "  API key    one of API_KEYS (header X-API-Key)"
     else:
         key_line = "  API key    NONE: ALLOW_NO_API_KEY=true, anyone reaching the port can score (development only)"
+    user = env.get("STACK_DEV_DASHBOARD_USER", "").split()
+    if len(user) == 2:
+        user_line = f"  Dashboard user: {user[0]} {user[1]}  (development user, kept in var/dev-dashboard-user)"
+    elif env.get("ALLOW_OPEN_DASHBOARD", "").lower() in ("1", "true", "yes", "on") and not env.get("DASHBOARD_USERS"):
+        user_line = "  Dashboard user: NONE: ALLOW_OPEN_DASHBOARD=true, the dashboard is open (development only)"
+    else:
+        user_line = "  Dashboard user: one of DASHBOARD_USERS (HTTP basic authentication)"
     example = key or ("<one of API_KEYS>" if env.get("API_KEYS") else "")
     header = f"-H 'X-API-Key: {example}' " if example else ""
     rule = "=" * 78
@@ -130,6 +144,7 @@ def banner(probe: Probe, env: dict[str, str], elapsed: float) -> str:
         f"  API        {probe.api}",
         f"  API docs   {probe.api}/docs",
         f"  Dashboard  {probe.dash}",
+        user_line,
         key_line,
         f"  try        curl -s {header}{probe.api}/v1/model",
         "  Ctrl-C stops every process of the stack.",

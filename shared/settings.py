@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # A value that only development may use; production refuses it.
@@ -27,6 +27,14 @@ class BaseServiceSettings(BaseSettings):
     )
     redis_url: str | None = Field(default=None, description="Redis URL; unset = embedded fakeredis")
     elasticsearch_url: str | None = Field(default=None, description="Elasticsearch URL; unset = SQLite store")
+    elasticsearch_username: str | None = Field(
+        default=None, description="Elasticsearch user (HTTP basic auth, with ELASTICSEARCH_PASSWORD)")
+    elasticsearch_password: SecretStr | None = Field(
+        default=None, description="password of ELASTICSEARCH_USERNAME (secret)")
+    elasticsearch_api_key: SecretStr | None = Field(
+        default=None, description="Elasticsearch API key, the encoded form (secret); instead of a user and password")
+    elasticsearch_ca_certs: Path | None = Field(
+        default=None, description="PEM file of the CA that signed Elasticsearch's certificate (a private CA)")
     model_dir: Path = Field(default=Path("models/default"), description="model bundle directory")
     pseudonymisation_key: str = Field(
         default=DEV_PSEUDONYMISATION_KEY, description="HMAC key of client pseudonyms (secret, required in production)"
@@ -46,6 +54,28 @@ class BaseServiceSettings(BaseSettings):
         default=0.1, ge=0.0, le=1.0, description="share of scored applications the challenger also scores (shadow)"
     )
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
+
+    @model_validator(mode="after")
+    def _one_elasticsearch_credential(self) -> BaseServiceSettings:
+        user, password = self.elasticsearch_username, self.elasticsearch_password
+        if bool(user) != bool(password and password.get_secret_value()):
+            raise ValueError("ELASTICSEARCH_USERNAME and ELASTICSEARCH_PASSWORD go together: set both or neither")
+        if user and self.elasticsearch_api_key:
+            raise ValueError("set ELASTICSEARCH_API_KEY or ELASTICSEARCH_USERNAME/PASSWORD, not both")
+        if self.elasticsearch_ca_certs is not None and not self.elasticsearch_ca_certs.is_file():
+            raise ValueError(f"ELASTICSEARCH_CA_CERTS: no file at {self.elasticsearch_ca_certs}")
+        return self
+
+    def elasticsearch_options(self) -> dict[str, Any]:
+        """The client's keyword arguments for the configured credentials and CA (empty: none)."""
+        options: dict[str, Any] = {}
+        if self.elasticsearch_username and self.elasticsearch_password:
+            options["basic_auth"] = (self.elasticsearch_username, self.elasticsearch_password.get_secret_value())
+        if self.elasticsearch_api_key:
+            options["api_key"] = self.elasticsearch_api_key.get_secret_value()
+        if self.elasticsearch_ca_certs is not None:
+            options["ca_certs"] = str(self.elasticsearch_ca_certs)
+        return options
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> BaseServiceSettings:

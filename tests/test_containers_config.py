@@ -33,7 +33,10 @@ ENTRY_POINTS = {
     "monitoring-scheduler": ["python", "-m", "monitoring", "schedule"],
     "dashboard": ["python", "-m", "monitoring", "dashboard"],
 }
-SECRET_NAMES = ("PSEUDONYMISATION_KEY", "API_KEYS", "HF_TOKEN", "PASSWORD", "SECRET", "TOKEN")
+SECRET_NAMES = ("PSEUDONYMISATION_KEY", "API_KEYS", "HF_TOKEN", "PASSWORD", "SECRET", "TOKEN", "DASHBOARD_USERS")
+# one-shot services (they run, then exit 0): no health check, started only with their profile
+ONE_SHOT = {"kibana-setup"}
+PROFILED = {"kibana", "kibana-setup"}
 # a lowercase name==version pin of a requirements / constraints line
 PIN = re.compile(r"^([A-Za-z0-9_.\-]+)==([^\s;\\]+)", re.MULTILINE)
 
@@ -115,19 +118,23 @@ def test_compose_runs_the_processes_of_make_stack() -> None:
 def test_every_service_has_a_health_check_and_waits_for_healthy_servers() -> None:
     services = _compose()["services"]
     for name, service in services.items():
+        if name in ONE_SHOT:
+            assert service["restart"] == "no", name
+            continue
         assert service.get("healthcheck", {}).get("test"), f"{name} has no health check"
     for name in APP_SERVICES:
         depends = services[name]["depends_on"]
         for server in ("redis", "elasticsearch"):
             assert depends[server]["condition"] == "service_healthy", (name, server)
     assert services["kibana"]["depends_on"]["elasticsearch"]["condition"] == "service_healthy"
+    assert services["kibana"]["depends_on"]["kibana-setup"]["condition"] == "service_completed_successfully"
 
 
 def test_the_worker_scales_and_kibana_is_optional() -> None:
     services = _compose()["services"]
     assert "container_name" not in services["worker"] and "ports" not in services["worker"]
-    assert services["kibana"]["profiles"] == ["kibana"]
-    assert all("profiles" not in s for n, s in services.items() if n != "kibana")
+    assert services["kibana"]["profiles"] == ["kibana"] == services["kibana-setup"]["profiles"]
+    assert all("profiles" not in s for n, s in services.items() if n not in PROFILED)
 
 
 def test_elasticsearch_is_a_single_node_9_2_with_a_volume() -> None:
@@ -135,7 +142,7 @@ def test_elasticsearch_is_a_single_node_9_2_with_a_volume() -> None:
     es = compose["services"]["elasticsearch"]
     assert re.search(r"/elasticsearch:9\.2\.\d+$", es["image"])
     assert es["environment"]["discovery.type"] == "single-node"
-    assert es["environment"]["xpack.security.enabled"] == "false"
+    assert "ports" not in es and "ports" not in compose["services"]["redis"], "only the containers reach them"
     volume = es["volumes"][0].split(":")[0]
     assert volume in compose["volumes"]
     assert re.search(r"/kibana:9\.2\.\d+$", compose["services"]["kibana"]["image"])
@@ -146,14 +153,51 @@ def test_compose_holds_no_secret_and_requires_them_from_the_environment() -> Non
     for name, service in services.items():
         for key, value in (service.get("environment") or {}).items():
             if any(word in key for word in SECRET_NAMES):
-                assert re.fullmatch(r"\$\{" + key + r":\?[^}]+\}", str(value)), f"{name}.{key} = {value!r}"
+                # from .env, required (compose refuses to start without it); Kibana's only when its profile runs
+                required = re.fullmatch(r"\$\{[A-Z_]+:\?[^}]+\}", str(value))
+                optional = name in PROFILED and re.fullmatch(r"\$\{[A-Z_]+:-\}", str(value))
+                assert required or optional, f"{name}.{key} = {value!r}"
     assert "API_KEYS" in services["gateway"]["environment"]
+
+
+def test_elasticsearch_runs_with_security_and_every_service_logs_in() -> None:
+    services = _compose()["services"]
+    es = services["elasticsearch"]["environment"]
+    assert es["xpack.security.enabled"] == "true"
+    assert es["ELASTIC_PASSWORD"].startswith("${ELASTIC_PASSWORD:?")
+    assert "$${ELASTIC_PASSWORD}" in services["elasticsearch"]["healthcheck"]["test"][1]  # the health check logs in
+    for name in APP_SERVICES:
+        env = services[name]["environment"]
+        assert env["ELASTICSEARCH_USERNAME"] == "elastic", name
+        assert env["ELASTICSEARCH_PASSWORD"] == es["ELASTIC_PASSWORD"], name
+    assert services["kibana"]["environment"]["ELASTICSEARCH_USERNAME"] == "kibana_system"
+
+
+def test_published_ports_bind_to_loopback_unless_told_otherwise() -> None:
+    services = _compose()["services"]
+    published = {name: service.get("ports", []) for name, service in services.items()}
+    assert set(n for n, ports in published.items() if ports) == {"gateway", "dashboard", "kibana"}
+    for name, ports in published.items():
+        for port in ports:
+            assert str(port).startswith("${BIND_ADDRESS:-127.0.0.1}:"), (name, port)
+
+
+def test_the_dashboard_asks_for_a_login() -> None:
+    dashboard = _compose()["services"]["dashboard"]
+    env = dashboard["environment"]
+    assert env["DASHBOARD_USERS"].startswith("${DASHBOARD_USERS:?")
+    assert "ALLOW_OPEN_DASHBOARD" not in env and env["ENVIRONMENT"].startswith("${ENVIRONMENT:-production}")
+    assert dashboard["healthcheck"]["test"] == ["CMD", "python", "/app/deploy/healthcheck.py", "dashboard"]
+    # the image's own check too: a 401 asking for the login is a live dashboard
+    assert '"/app/deploy/healthcheck.py", "dashboard"' in (ROOT / "Dockerfile.monitoring").read_text()
 
 
 def test_env_example_documents_every_variable_and_leaves_secrets_empty() -> None:
     example = (ROOT / ".env.example").read_text()
     assigned = dict(re.findall(r"^([A-Z_][A-Z0-9_]*)=(.*)$", example, re.MULTILINE))
-    assert assigned["PSEUDONYMISATION_KEY"] == "" and assigned["API_KEYS"] == ""
+    for secret in ("PSEUDONYMISATION_KEY", "API_KEYS", "ELASTIC_PASSWORD", "DASHBOARD_USERS", "KIBANA_PASSWORD"):
+        assert assigned[secret] == "", secret
+    assert assigned["BIND_ADDRESS"] == "127.0.0.1"
     used = set(re.findall(r"\$\{([A-Z_][A-Z0-9_]*)", (ROOT / "compose.yaml").read_text()))
     assert used - set(assigned) == set()
     if shutil.which("git") and (ROOT / ".git").exists():
@@ -295,6 +339,11 @@ def test_space_processes_and_routes() -> None:
     assert "listen 7860;" in nginx
     assert re.search(r"location /health/ \{ proxy_pass http://gateway; \}", nginx)
     assert re.search(r"location / \{ proxy_pass http://dashboard; \}", nginx)
+    # the dashboard keeps its login behind the proxy: nothing opens it, the Space runs as production
+    assert "ALLOW_OPEN_DASHBOARD" not in procfile + nginx
+    dockerfile = (ROOT / "Dockerfile.space").read_text()
+    assert "ENVIRONMENT=production" in dockerfile and "ALLOW_OPEN_DASHBOARD" not in dockerfile
+    assert "auth_basic off" not in nginx and "proxy_set_header Authorization" not in nginx
 
 
 def test_healthcheck_script_reports_unreachable_servers() -> None:
@@ -305,4 +354,22 @@ def test_healthcheck_script_reports_unreachable_servers() -> None:
     # port 9 (discard) on loopback: nothing listens there, so the connection is refused at once
     down = {**clean, "ELASTICSEARCH_URL": "http://127.0.0.1:9"}
     failed = subprocess.run([sys.executable, script, "deps"], capture_output=True, text=True, env=down, timeout=30)
+    assert failed.returncode == 1 and "unhealthy" in failed.stderr
+
+
+def test_healthcheck_script_sees_a_dashboard_behind_its_login(tmp_path: Path) -> None:
+    from monitoring.dashboard.auth import BasicAuth
+    from monitoring.dashboard.server import serve_in_thread
+
+    script = str(ROOT / "deploy" / "healthcheck.py")
+    running = serve_in_thread(BasicAuth(lambda env, start: [], {}))
+    try:
+        env = {**os.environ, "DASH_PORT": str(running.server.server_port)}
+        done = subprocess.run([sys.executable, script, "dashboard"], capture_output=True, text=True, env=env,
+                              timeout=30)
+        assert done.returncode == 0 and "login required" in done.stdout, done.stderr
+    finally:
+        running.stop()
+    down = {**os.environ, "DASH_PORT": "9"}
+    failed = subprocess.run([sys.executable, script, "dashboard"], capture_output=True, text=True, env=down, timeout=30)
     assert failed.returncode == 1 and "unhealthy" in failed.stderr

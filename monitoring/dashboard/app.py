@@ -1,7 +1,9 @@
-"""The Dash application: a shell (title, navigation, window selector, auto-refresh) and four pages.
+"""The Dash application: a shell (title, navigation, window selector, auto-refresh) and five pages.
 
 ``python -m monitoring dashboard`` serves it on ``DASH_HOST:DASH_PORT``
-(127.0.0.1:8050 by default) with a threaded WSGI server.
+(127.0.0.1:8050 by default) with a threaded WSGI server, behind HTTP basic
+authentication (users from ``DASHBOARD_USERS``; ``ALLOW_OPEN_DASHBOARD=true``
+opens it, in development only).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 from dash import Dash, Input, Output, dcc, html
 from flask import abort, send_from_directory
 
+from monitoring.dashboard.auth import protect
 from monitoring.dashboard.data import DEFAULT_WINDOW, WINDOWS, DashboardData
 from monitoring.dashboard.pages import alerts, drift, events, models, operations, scores
 from monitoring.dashboard.style import INDEX_STRING
@@ -52,7 +55,8 @@ def create_app(settings: MonitoringSettings, data: DashboardData | None = None) 
         data: the page data source (tests pass one on their own store).
 
     Returns:
-        The Dash app; ``app.server`` is its Flask (WSGI) application.
+        The Dash app; ``app.server`` is its Flask (WSGI) application, which answers 401 to every
+        route without a ``DASHBOARD_USERS`` login unless ``ALLOW_OPEN_DASHBOARD`` is true.
     """
     if data is None:
         from monitoring.queue_probe import QueueProbe
@@ -86,6 +90,8 @@ def create_app(settings: MonitoringSettings, data: DashboardData | None = None) 
             abort(404)
         return send_from_directory(reports_dir, name)
 
+    if not settings.allow_open_dashboard:
+        protect(app.server, settings.users())
     return app
 
 
@@ -94,6 +100,12 @@ def serve(settings: MonitoringSettings) -> None:
     from werkzeug.serving import make_server
 
     app = create_app(settings)
+    if settings.allow_open_dashboard:
+        logger.warning("ALLOW_OPEN_DASHBOARD=true: the dashboard answers WITHOUT A LOGIN (development only)",
+                       extra={"event": "dashboard_open"})
+    elif not settings.users():
+        logger.warning("DASHBOARD_USERS is empty: every dashboard request is refused (401) until users are set",
+                       extra={"event": "dashboard_no_users"})
     if settings.log_level.upper() != "DEBUG":
         # one access line per page refresh of every open browser is noise; LOG_LEVEL=DEBUG shows them
         logging.getLogger("werkzeug").setLevel(logging.WARNING)

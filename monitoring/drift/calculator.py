@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from monitoring.drift import prepare
-from monitoring.drift.checks import share_drifted
+from monitoring.drift.checks import lattice_spacing, resolution_allowance, share_drifted
 from monitoring.drift.plan import (
     MISSING_SHARE,
     PSI,
@@ -152,6 +152,8 @@ class DriftCalculator:
             plan.histogram = prepare.shares(plan.reference, [*plan.categories, prepare.RARE])
         else:
             plan.reference = values
+            plan.spacing = lattice_spacing(values.to_numpy(dtype=float))
+            plan.reference_std = float(values.astype(float).std())
             plan.edges = prepare.bin_edges(values.to_numpy())
             plan.histogram = prepare.histogram(values.to_numpy(), plan.edges)
         plan.noise_scale = _noise_scale(plan, rng)
@@ -244,6 +246,11 @@ class DriftCalculator:
             check.status = NOT_ENOUGH_DATA
             return checks
         check.threshold, check.noise_floor = self.threshold_for(plan, len(current))
+        if plan.test == WASSERSTEIN:  # a window on a lattice the reference lacks (or the reverse) is not drift
+            allowance = resolution_allowance(plan.spacing, lattice_spacing(current.to_numpy(dtype=float)),
+                                             plan.reference_std)
+            check.threshold += allowance
+            check.noise_floor += allowance
         check.value, check.drifted = run_test(plan.test, reference, current, check.threshold, plan.discrete)
         distributions[plan.name] = _distribution(plan, current)
         if plan.kind != "categorical":

@@ -49,6 +49,8 @@ class FeaturePlan:
     special_share: float = 0.0
     reference_mean: float | None = None
     noise_scale: float = 0.0  # distance between reference halves per unit of sqrt(1/n1 + 1/n2)
+    spacing: float = 0.0  # lattice step of the reference values (0: continuous), see checks.lattice_spacing
+    reference_std: float = 0.0
     histogram: list[float] = field(default_factory=list)
 
 

@@ -26,7 +26,8 @@ class FeatureCheck:
         drifted: the verdict.
         status: ``ok``, ``not_enough_data`` or ``no_reference``.
         reference_value / current_value: the two shares (share checks) or means (distribution checks).
-        noise_floor: for distances, the value chance alone would reach on a window of this size.
+        noise_floor: for distances, the value chance alone would reach on a window of this size, plus
+            what a difference of resolution alone gives (a window on a lattice the reference lacks).
     """
 
     name: str

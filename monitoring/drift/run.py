@@ -13,6 +13,7 @@ from monitoring.alerts import emit, iso, make_alert
 from monitoring.drift.calculator import DriftCalculator, DriftConfig
 from monitoring.drift.result import DriftResult
 from monitoring.exceptions import WindowError
+from monitoring.notify import AlertRouter
 from monitoring.reference import REFERENCE_FILE, load_reference
 from monitoring.settings import MonitoringSettings
 from shared.store.base import EventStore, TimeWindow
@@ -76,9 +77,10 @@ class DriftJob:
     """Runs drift checks against one store; the reference is loaded and fitted once (again if the bundle changes)."""
 
     def __init__(self, settings: MonitoringSettings, store: EventStore,
-                 calculator: DriftCalculator | None = None) -> None:
+                 calculator: DriftCalculator | None = None, router: AlertRouter | None = None) -> None:
         self.settings = settings
         self.store = store
+        self.router = router
         self._calculator = calculator
         self._fixed = calculator is not None
         self._reference_mtime: float | None = None
@@ -136,6 +138,8 @@ class DriftJob:
                                            "duration_s": round(result.duration_s, 3), "timings": result.timings})
         if alert and result.severity:
             self._alert(result)
+        elif alert and self.router is not None and result.status == "ok":  # a clean run clears a drift alert
+            self.router.update("drift", [])
         return result
 
     def _alert(self, result: DriftResult) -> None:
@@ -146,8 +150,11 @@ class DriftJob:
                          + (", ..." if len(result.drifted_features) > 8 else "") + ")")
         if score and score.drifted:
             parts.append(f"; score PSI {score.value:.3f} >= {score.threshold}")
-        emit(self.store, make_alert(
+        alert = make_alert(
             metric="data_drift", severity=result.severity or "warning", value=result.share_drifted,
             threshold=result.share_threshold, window=result.window, message=" ".join(parts), source="drift",
             report_id=result.report_id, drifted_features=result.drifted_features, report_html=result.report_html,
-        ))
+        )
+        emit(self.store, alert)
+        if self.router is not None:
+            self.router.update("drift", [alert])

@@ -38,12 +38,28 @@ _SORT_NEWEST = [{"timestamp": {"order": "desc"}}, {"event_id": {"order": "desc"}
 _BULK_FILTER = "errors,items.*.status,items.*.error.type,items.*.error.reason,items.*.error.caused_by.reason"
 
 
-def make_client(url: str, request_timeout: float = 30.0) -> Elasticsearch:
-    """An Elasticsearch client for ``url`` with the orjson serializer (faster bulk bodies)."""
+def make_client(url: str, request_timeout: float = 30.0, *, basic_auth: tuple[str, str] | None = None,
+                api_key: str | None = None, ca_certs: str | None = None) -> Elasticsearch:
+    """An Elasticsearch client for ``url`` with the orjson serializer (faster bulk bodies).
+
+    Args:
+        url: the server, ``http://`` or ``https://``.
+        request_timeout: seconds per request.
+        basic_auth: (user, password), or None.
+        api_key: an encoded API key, or None (instead of ``basic_auth``).
+        ca_certs: PEM file of the CA to trust for an ``https://`` URL (default: the system's and certifi's).
+    """
     from elasticsearch.serializer import OrjsonSerializer
 
+    options: dict[str, Any] = {}
+    if basic_auth is not None:
+        options["basic_auth"] = basic_auth
+    if api_key is not None:
+        options["api_key"] = api_key
+    if ca_certs is not None:
+        options["ca_certs"] = ca_certs
     return Elasticsearch(url, request_timeout=request_timeout, max_retries=2, retry_on_timeout=True,
-                         serializer=OrjsonSerializer())
+                         serializer=OrjsonSerializer(), **options)
 
 
 class _Pit:

@@ -6,6 +6,7 @@ import functools
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, ParamSpec, TypeVar
 
+from elastic_transport import TlsError
 from elasticsearch import ApiError, TransportError
 
 from shared.store.exceptions import StoreError, StoreUnavailableError
@@ -47,11 +48,21 @@ def translate_errors(method: Callable[P, R]) -> Callable[P, R]:
         except ApiError as exc:
             if exc.meta.status in _UNAVAILABLE_STATUSES or exc.meta.status >= 500:
                 raise StoreUnavailableError(f"Elasticsearch {exc.meta.status}: {exc.message}") from exc
-            raise StoreError(f"Elasticsearch {exc.meta.status}: {exc.message} {_cause(exc)}") from exc
+            raise StoreError(f"Elasticsearch {exc.meta.status}: {exc.message} {_cause(exc)}"
+                             f"{_HINTS.get(exc.meta.status, '')}") from exc
+        except TlsError as exc:  # a configuration matter, though the indexer keeps retrying (its entries wait)
+            raise StoreUnavailableError(f"Elasticsearch TLS handshake failed: {exc} (is ELASTICSEARCH_CA_CERTS the "
+                                        "CA that signed the server's certificate?)") from exc
         except TransportError as exc:  # connection refused, timeout, TLS: the server is not reachable
             raise StoreUnavailableError(f"Elasticsearch unreachable: {exc}") from exc
 
     return wrapper
+
+
+_HINTS = {
+    401: " (credentials refused: check ELASTICSEARCH_USERNAME/ELASTICSEARCH_PASSWORD or ELASTICSEARCH_API_KEY)",
+    403: " (the Elasticsearch user lacks a privilege on these indices)",
+}
 
 
 def _cause(exc: ApiError) -> str:

@@ -14,15 +14,17 @@ def make_store(settings: BaseServiceSettings) -> EventStore:
     imports the client.
 
     Args:
-        settings: any service's settings (``elasticsearch_url``, ``es_index_prefix``, ``sqlite_path``).
+        settings: any service's settings (``elasticsearch_url`` and its credentials and CA,
+            ``es_index_prefix``, ``sqlite_path``).
 
     Returns:
         An :class:`ElasticsearchEventStore` or a :class:`SQLiteEventStore`.
     """
     if settings.elasticsearch_url:
-        from shared.store.elastic import ElasticsearchEventStore
+        from shared.store.elastic import ElasticsearchEventStore, make_client
 
-        return ElasticsearchEventStore(settings.elasticsearch_url, settings.es_index_prefix)
+        client = make_client(settings.elasticsearch_url, **settings.elasticsearch_options())
+        return ElasticsearchEventStore(client, settings.es_index_prefix)
     from shared.store.sqlite import SQLiteEventStore
 
     return SQLiteEventStore(settings.sqlite_path)

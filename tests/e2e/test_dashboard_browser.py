@@ -22,7 +22,14 @@ from monitoring.drift.run import DriftJob, WindowSpec
 from monitoring.settings import MonitoringSettings
 from shared.store.sqlite import SQLiteEventStore
 from tests.monitoring.browser import chromium_paths, start_chromium, wait_rendered
-from tests.monitoring.factories import make_applications, make_events, write_bundle
+from tests.monitoring.factories import (
+    DASH_PASSWORD,
+    DASH_USER,
+    dashboard_users,
+    make_applications,
+    make_events,
+    write_bundle,
+)
 
 pytestmark = [
     pytest.mark.e2e,
@@ -36,7 +43,7 @@ PAGES = {"/": 5, "/scores": 2, "/drift": 2, "/alerts": 0, "/events": 0, "/models
 def _settings(folder: Path, bundle: Path) -> MonitoringSettings:
     return MonitoringSettings(model_dir=bundle, sqlite_path=folder / "events.sqlite3", reports_dir=folder / "reports",
                               drift_min_rows=300, drift_min_feature_rows=50, drift_html_max_features=2,
-                              redis_url=None, elasticsearch_url=None)
+                              redis_url=None, elasticsearch_url=None, dashboard_users=dashboard_users())
 
 
 def _fill(settings: MonitoringSettings, store: SQLiteEventStore) -> None:
@@ -82,7 +89,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Runn
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    driver = start_chromium(width=1440, height=1400)
+    driver = start_chromium(width=1440, height=1400, auth=(DASH_USER, DASH_PASSWORD))
     yield driver
     driver.quit()
 

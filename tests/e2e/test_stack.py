@@ -24,6 +24,7 @@ import httpx
 import pytest
 import redis
 
+from monitoring.dashboard.auth import hash_password
 from shared.store.elastic import ElasticsearchEventStore
 from tests.utils.data import synthetic_applications
 from tests.utils.servers import require_elasticsearch, require_redis
@@ -33,6 +34,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
 REDIS_DB = 12
 API_KEY = "e2e-stack-key-0123456789"
+DASH_USER, DASH_PASSWORD = "e2e", "e2e-dashboard-password"
 N_SYNC, N_ASYNC = 12, 8
 START_TIMEOUT_S = 90  # a deadline, not a speed check: the machine may be busy
 STOP_TIMEOUT_S = 40
@@ -145,12 +147,14 @@ def stack(tiny_bundle: Path, tmp_path: Path) -> Iterator[Stack]:
     client.flushdb()
     prefix = f"e2e-{uuid.uuid4().hex[:8]}"
     api_port, dash_port = _free_port(), _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("API_KEYS", "ALLOW_NO_API_KEY", "PYTEST_"))}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("API_KEYS", "ALLOW_NO_API_KEY", "DASHBOARD_USERS", "ALLOW_OPEN_DASHBOARD", "PYTEST_"))}
     env.update({
         "REDIS_URL": redis_url, "ELASTICSEARCH_URL": es_url, "ES_INDEX_PREFIX": prefix, "MODEL_DIR": str(tiny_bundle),
         "PORT": str(api_port), "DASH_PORT": str(dash_port), "API_KEYS": API_KEY, "ENVIRONMENT": "development",
         "PSEUDONYMISATION_KEY": "e2e-pseudonymisation-key", "REPORTS_DIR": str(tmp_path / "reports"),
         "SQLITE_PATH": str(tmp_path / "unused.sqlite3"), "LOG_LEVEL": "INFO",
+        "DASHBOARD_USERS": f"{DASH_USER}:{hash_password(DASH_PASSWORD, rounds=4)}",
     })
     log = tmp_path / "stack.log"
     with log.open("wb") as out:
@@ -219,7 +223,8 @@ def test_stack_scores_indexes_serves_the_dashboard_and_stops_cleanly(stack: Stac
     assert _event_counts(stack, "request_id", sync_ids) == dict.fromkeys(sync_ids, 1)
     assert _event_counts(stack, "job_id", job_ids) == dict.fromkeys(job_ids, 1)
 
-    assert httpx.get(stack.dashboard + "/", timeout=30).status_code == 200
+    assert httpx.get(stack.dashboard + "/", timeout=30).status_code == 401
+    assert httpx.get(stack.dashboard + "/", auth=(DASH_USER, DASH_PASSWORD), timeout=30).status_code == 200
 
     # every Procfile line runs as its own process, the gateway and the pool with their 2 workers each
     running = stack.snapshot()

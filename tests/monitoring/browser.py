@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import tempfile
@@ -26,8 +27,16 @@ def chromium_paths() -> tuple[str, str] | None:
     return (browser, driver) if browser and driver else None
 
 
-def start_chromium(width: int = 1440, height: int = 1000) -> Any:
-    """A Selenium driver on a fresh headless Chromium profile (caller quits it)."""
+def start_chromium(width: int = 1440, height: int = 1000, auth: tuple[str, str] | None = None) -> Any:
+    """A Selenium driver on a fresh headless Chromium profile (caller quits it).
+
+    Args:
+        width: window width (px).
+        height: window height (px).
+        auth: (user, password) sent as HTTP basic credentials with every request (the dashboard's login):
+            an ``Authorization`` header set through the DevTools protocol, so that pages, scripts and
+            callbacks all carry it (Chromium refuses credentials in the URL of subresources).
+    """
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -42,6 +51,10 @@ def start_chromium(width: int = 1440, height: int = 1000) -> Any:
     options.add_argument(f"--window-size={width},{height}")
     driver = webdriver.Chrome(service=Service(paths[1]), options=options)
     driver.set_page_load_timeout(60)
+    if auth is not None:
+        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+        driver.execute_cdp_cmd("Network.enable", {})
+        driver.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": {"Authorization": f"Basic {token}"}})
     return driver
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from monitoring.settings import MonitoringSettings
 from shared.store.sqlite import SQLiteEventStore
-from tests.monitoring.factories import make_applications, write_bundle
+from tests.monitoring.factories import dashboard_users, make_applications, write_bundle
 
 REFERENCE_ROWS = 4000
 
@@ -36,12 +36,13 @@ def fitted_calculator(reference_rows: list[dict]):
 
 @pytest.fixture
 def settings(tmp_path: Path, bundle_dir: Path, monkeypatch: pytest.MonkeyPatch) -> MonitoringSettings:
-    """Settings on a temporary SQLite file and reports folder, small drift minimums."""
+    """Settings on a temporary SQLite file and reports folder, small drift minimums, the test dashboard login."""
     for name in ("REDIS_URL", "ELASTICSEARCH_URL"):
         monkeypatch.delenv(name, raising=False)
     return MonitoringSettings(
         model_dir=bundle_dir, sqlite_path=tmp_path / "events.sqlite3", reports_dir=tmp_path / "reports",
         drift_min_rows=300, drift_min_feature_rows=50, drift_html_max_features=3, anomaly_cooldown_seconds=900,
+        dashboard_users=dashboard_users(),
     )
 
 

@@ -6,6 +6,8 @@ rows fast and with a controllable shift, not a realistic joint distribution.
 
 from __future__ import annotations
 
+import base64
+import functools
 import gzip
 import json
 import uuid
@@ -19,6 +21,23 @@ import orjson
 
 from shared.columns import DAYS_EMPLOYED_UNEMPLOYED, feature_columns, profile
 from shared.event import ScoringEvent, Timings
+
+# the dashboard's test login (a cheap bcrypt cost: tests hash it once per session)
+DASH_USER, DASH_PASSWORD = "tester", "tester-password-0123"
+
+
+@functools.cache
+def dashboard_users() -> str:
+    """``DASHBOARD_USERS`` holding the test login."""
+    from monitoring.dashboard.auth import hash_password
+
+    return f"{DASH_USER}:{hash_password(DASH_PASSWORD, rounds=4)}"
+
+
+def basic(user: str, password: str) -> str:
+    """An HTTP basic ``Authorization`` value."""
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
 
 _QUANTILE_LEVELS = np.array([0.0, 0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.999, 1.0])
 

@@ -265,3 +265,42 @@ def test_lost_events_are_not_measured_without_redis(anomaly_settings: Monitoring
     detector = AnomalyDetector(anomaly_settings, store, None)
     detector.run(NOW)
     assert detector.last_measurements["events_lost"] == "not measured (no REDIS_URL)"
+
+
+def test_wilson_interval_is_honest_on_small_counts() -> None:
+    from monitoring.drift.checks import wilson_interval
+
+    low, high = wilson_interval(1, 25)
+    assert 0.005 < low < 0.01 and 0.18 < high < 0.2  # 4 % measured, anywhere from 0.7 % to 19.5 %
+    assert wilson_interval(0, 50)[0] == 0.0 and wilson_interval(50, 50)[1] == 1.0
+    assert wilson_interval(0, 0) == (0.0, 1.0)
+    narrow, wide = wilson_interval(50, 1000), wilson_interval(5, 100)
+    assert narrow[0] > wide[0] and narrow[1] < wide[1]  # same 5 %, more events: a tighter interval
+
+
+@pytest.mark.parametrize(("n", "error_every", "alerted"), [
+    (25, 25, False),   # 1 error in 25 (4 %, twice the 2 % limit): one event, the screenshot's false alarm
+    (47, 47, False),   # 1 in 47
+    (60, 15, False),   # 4 in 60 (6.7 %): under the minimum of 5 bad events
+    (400, 80, False),  # 5 in 400 (1.25 %): the minimum, but under the limit
+    (250, 40, False),  # 6 in 250 (2.4 %): over the limit, but its 95 % lower bound (1.1 %) is not
+    (100, 10, True),   # 10 in 100: lower bound 5.5 % > 2 %
+    (60, 5, True),     # 12 in 60 (20 %)
+])
+def test_an_error_rate_alert_needs_enough_errors_and_a_lower_bound_over_the_limit(
+        anomaly_settings: MonitoringSettings, store: SQLiteEventStore, n: int, error_every: int,
+        alerted: bool) -> None:
+    quiet = anomaly_settings.model_copy(update={"anomaly_baseline_windows": 1})
+    _window(store, 0, n=n, error_every=error_every)
+    errors = [f for f in AnomalyDetector(quiet, store).findings(NOW) if f.metric == "error_rate"]
+    assert bool(errors) is alerted
+    if alerted:
+        assert errors[0].severity == "critical" and "95 % interval" in errors[0].message
+
+
+def test_the_minimum_of_bad_events_is_a_setting(anomaly_settings: MonitoringSettings,
+                                                store: SQLiteEventStore) -> None:
+    _window(store, 0, n=60, error_every=15)  # 4 errors in 60
+    assert not [f for f in AnomalyDetector(anomaly_settings, store).findings(NOW) if f.metric == "error_rate"]
+    lowered = anomaly_settings.model_copy(update={"anomaly_min_bad_events": 4})
+    assert [f for f in AnomalyDetector(lowered, store).findings(NOW) if f.metric == "error_rate"]

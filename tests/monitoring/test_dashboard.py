@@ -13,7 +13,7 @@ from monitoring.dashboard.data import DashboardData
 from monitoring.dashboard.pages.drift import _rows
 from monitoring.settings import MonitoringSettings
 from shared.store.sqlite import SQLiteEventStore
-from tests.monitoring.factories import make_applications, make_events
+from tests.monitoring.factories import DASH_PASSWORD, DASH_USER, basic, make_applications, make_events
 
 
 @pytest.fixture
@@ -104,6 +104,7 @@ def test_drift_rows_pivot_checks_per_feature() -> None:
 def test_app_routes_and_report_files(settings: MonitoringSettings, data: DashboardData) -> None:
     app = create_app(settings, data)
     client = app.server.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = basic(DASH_USER, DASH_PASSWORD)
     assert client.get("/").status_code == 200
     settings.reports_dir.mkdir(parents=True, exist_ok=True)
     (settings.reports_dir / "drift-20250101T000000Z-abc.html").write_text("<html>report</html>")
