@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: bad settings: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.pseudonymisation_key)
     try:
         if args.command == "drift":
             return _cmd_drift(args, settings)
