@@ -19,6 +19,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from shared.columns import CLIENT_ID
 
 # Replaces the value when no key is known (a log formatter built without one): nothing to link, nothing clear.
@@ -198,12 +200,27 @@ class ClientMatcher:
 
     def matches(self, doc: Mapping[str, Any], ref_fields: Iterable[str] = ("client_ref",),
                 text_fields: Iterable[str] = ()) -> bool:
-        """True when a stored document is about this client (a reference field, or a text field, names it)."""
+        """True when a stored document is about this client (a reference field, or a text field, names it).
+
+        Args:
+            doc: the stored document.
+            ref_fields: fields (dotted for nested ones) that hold a pseudonym, or a list of them.
+            text_fields: free-text fields read for the pseudonym or the clear id; ``"*"``: the whole document.
+        """
         for name in ref_fields:
             value = _get(doc, name)
             if value == self.ref or (isinstance(value, list) and self.ref in value):
                 return True
-        return any(self.in_text(_get(doc, name)) for name in text_fields)
+        for name in text_fields:
+            text = _whole(doc) if name == "*" else _get(doc, name)
+            if self.in_text(text):
+                return True
+        return False
+
+
+def _whole(doc: Mapping[str, Any]) -> str:
+    """The document as JSON text (``"*"``: every field is read)."""
+    return orjson.dumps(doc, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def _get(doc: Mapping[str, Any], dotted: str) -> Any:

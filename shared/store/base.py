@@ -11,7 +11,10 @@ import abc
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from shared.pseudonym import ClientMatcher
 
 
 @dataclass(frozen=True)
@@ -151,6 +154,42 @@ class EventStore(abc.ABC):
     @abc.abstractmethod
     def list_alerts(self, limit: int = 100, window: TimeWindow | None = None) -> list[dict[str, Any]]:
         """Alerts, newest first."""
+
+    # --- erasure and access (GDPR art. 15 and 17) ------------------------------------
+    @abc.abstractmethod
+    def find_client(self, matcher: ClientMatcher) -> dict[str, list[dict[str, Any]]]:
+        """Every stored document about one client, per collection of :data:`shared.store.personal.PERSONAL_DATA`.
+
+        A document is about the client when a reference field holds its pseudonym,
+        or a free-text field holds the pseudonym or (text stored before it was
+        pseudonymised) the clear id after the ``SK_ID_CURR`` key.
+
+        Returns:
+            ``{collection: [documents]}`` for every listed collection (empty lists included).
+        """
+
+    @abc.abstractmethod
+    def forget_client(self, matcher: ClientMatcher, *, dry_run: bool = False) -> dict[str, int]:
+        """Delete every document :meth:`find_client` finds (core API only in Elasticsearch: search, then bulk delete).
+
+        Idempotent: a second call finds nothing and deletes nothing. Writes no audit record
+        (the caller does, with :meth:`save_audit`).
+
+        Args:
+            matcher: the client.
+            dry_run: count only, delete nothing.
+
+        Returns:
+            ``{collection: documents deleted (or that would be)}`` for every listed collection.
+        """
+
+    @abc.abstractmethod
+    def save_audit(self, record: Mapping[str, Any]) -> str:
+        """Store one audit record (must hold ``audit_id`` and ``timestamp``; never a client id); returns its id."""
+
+    @abc.abstractmethod
+    def list_audit(self, limit: int = 100, window: TimeWindow | None = None) -> list[dict[str, Any]]:
+        """Audit records, newest first."""
 
     # --- retention ---------------------------------------------------------------
     @abc.abstractmethod

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from elasticsearch import ApiError, Elasticsearch, TransportError
@@ -27,7 +27,12 @@ from elasticsearch import ApiError, Elasticsearch, TransportError
 from shared.store import common, elastic_aggs
 from shared.store.base import EventStore, IndexResult, OpsBucket, TimeWindow
 from shared.store.elastic_errors import classify_item_error, item_reason, translate_errors
+from shared.store.exceptions import StoreError
 from shared.store.mapping import DocumentError, event_key, events_template, parse_timestamp, side_index_body
+from shared.store.personal import AUDIT_INDEX, PERSONAL_DATA, PersonalData
+
+if TYPE_CHECKING:
+    from shared.pseudonym import ClientMatcher
 
 PAGE = 10_000  # hits per page: Elasticsearch's default max_result_window
 READ_THREADS = 2  # concurrent page reads of a big sample (the server fetches while the client parses)
@@ -104,6 +109,7 @@ class ElasticsearchEventStore(EventStore):
         self.events_alias = f"{prefix}-events"
         self.reports_index = f"{prefix}-drift-reports"
         self.alerts_index = f"{prefix}-alerts"
+        self.audit_index = f"{prefix}-{AUDIT_INDEX}"
         self._day_re = re.compile(rf"^{re.escape(prefix)}-events-(\d{{4}})\.(\d{{2}})\.(\d{{2}})$")
 
     def __repr__(self) -> str:
@@ -119,7 +125,8 @@ class ElasticsearchEventStore(EventStore):
         """Install the events template and create the report and alert indices (idempotent)."""
         self.client.indices.put_index_template(name=f"{self.prefix}-events",
                                                **events_template(self.prefix, self.replicas))
-        for index, id_field in ((self.reports_index, "report_id"), (self.alerts_index, "alert_id")):
+        for index, id_field in ((self.reports_index, "report_id"), (self.alerts_index, "alert_id"),
+                                (self.audit_index, "audit_id")):
             if not self.client.indices.exists(index=index):
                 try:
                     self.client.indices.create(index=index, **side_index_body(id_field, self.replicas))
@@ -142,8 +149,8 @@ class ElasticsearchEventStore(EventStore):
     @translate_errors
     def refresh(self) -> None:
         """Make every write so far visible to searches."""
-        self.client.indices.refresh(index=[self.events_pattern, self.reports_index, self.alerts_index],
-                                    ignore_unavailable=True, allow_no_indices=True)
+        self.client.indices.refresh(index=[self.events_pattern, self.reports_index, self.alerts_index,
+                                           self.audit_index], ignore_unavailable=True, allow_no_indices=True)
 
     @translate_errors
     def drop_all(self) -> list[str]:
@@ -151,7 +158,8 @@ class ElasticsearchEventStore(EventStore):
         rows: Any = self.client.cat.indices(index=f"{self.prefix}-*", h="index", format="json",
                                             expand_wildcards="all").body
         names = [row["index"] for row in rows]
-        names = [n for n in names if self._day_re.match(n) or n in (self.reports_index, self.alerts_index)]
+        names = [n for n in names if self._day_re.match(n) or n in (self.reports_index, self.alerts_index,
+                                                                     self.audit_index)]
         if names:
             self.client.indices.delete(index=names, ignore_unavailable=True)
         self.client.options(ignore_status=404).indices.delete_index_template(name=f"{self.prefix}-events")
@@ -413,6 +421,88 @@ class ElasticsearchEventStore(EventStore):
     def list_alerts(self, limit: int = 100, window: TimeWindow | None = None) -> list[dict[str, Any]]:
         """Alerts, newest first."""
         return self._list_side(self.alerts_index, limit, window)
+
+    @translate_errors
+    def save_audit(self, record: Mapping[str, Any]) -> str:
+        """Store one audit record (must hold ``audit_id`` and ``timestamp``); returns its id."""
+        return self._save_side(self.audit_index, "audit_id", record)
+
+    @translate_errors
+    def list_audit(self, limit: int = 100, window: TimeWindow | None = None) -> list[dict[str, Any]]:
+        """Audit records, newest first."""
+        return self._list_side(self.audit_index, limit, window)
+
+    # --- erasure and access -------------------------------------------------------------
+    def _client_query(self, kind: PersonalData, matcher: ClientMatcher) -> dict[str, Any] | None:
+        """The candidates of ``kind``: its reference fields equal to the pseudonym, or documents with free text."""
+        should: list[dict[str, Any]] = [{"term": {name: matcher.ref}} for name in kind.ref_fields]
+        if kind.text_fields:
+            if not kind.scan_when:
+                return {"match_all": {}}
+            should += [{"terms": {name: list(values)}} for name, values in kind.scan_when.items()]
+        return {"bool": {"should": should, "minimum_should_match": 1}} if should else None
+
+    def _client_hits(self, kind: PersonalData, matcher: ClientMatcher) -> list[dict[str, Any]]:
+        """Hits (``_index``, ``_id``, ``_source``) of ``kind`` about the client; [] when its index does not exist.
+
+        Read on a point in time with ``search_after``; the whole ``_source`` is matched
+        here (:meth:`PersonalData.matches`), so unindexed text counts too.
+        """
+        query = self._client_query(kind, matcher)
+        if query is None:
+            return []
+        index = f"{self.prefix}-{kind.index}"
+        opened = self.client.open_point_in_time(index=index, keep_alive=_KEEP_ALIVE, ignore_unavailable=True)
+        pit = _Pit(opened["id"])
+        found = []
+        try:
+            after: list[Any] | None = None
+            while True:
+                page = self.client.search(pit={"id": pit.id, "keep_alive": _KEEP_ALIVE}, query=query, size=PAGE,
+                                          sort=[{"_shard_doc": "asc"}], search_after=after,
+                                          track_total_hits=False).body
+                pit.id = page.get("pit_id", pit.id)
+                hits = page.get("hits", {}).get("hits", [])
+                found += [hit for hit in hits if kind.matches(matcher, hit["_source"])]
+                if len(hits) < PAGE:
+                    return found
+                after = hits[-1]["sort"]
+        finally:
+            self.client.options(ignore_status=404).close_point_in_time(id=pit.id)
+
+    @translate_errors
+    def find_client(self, matcher: ClientMatcher) -> dict[str, list[dict[str, Any]]]:
+        """Every stored document about one client, per personal-data collection."""
+        return {kind.name: [hit["_source"] for hit in self._client_hits(kind, matcher)] for kind in PERSONAL_DATA}
+
+    @translate_errors
+    def forget_client(self, matcher: ClientMatcher, *, dry_run: bool = False) -> dict[str, int]:
+        """Search every personal-data collection for the client, then bulk-delete the hits (no delete-by-query).
+
+        Raises:
+            StoreError: when a deletion fails for another reason than the document being gone already.
+        """
+        counts: dict[str, int] = {}
+        touched: set[str] = set()
+        for kind in PERSONAL_DATA:
+            hits = self._client_hits(kind, matcher)
+            counts[kind.name] = len(hits)
+            if dry_run or not hits:
+                continue
+            body = bytearray()
+            for hit in hits:
+                body += orjson.dumps({"delete": {"_index": hit["_index"], "_id": hit["_id"]}}) + b"\n"
+                touched.add(hit["_index"])
+            response = self.client.bulk(operations=bytes(body), filter_path=_BULK_FILTER)  # type: ignore[arg-type]
+            if response.get("errors"):
+                failed = [next(iter(item.values())) for item in response["items"]]
+                failed = [item for item in failed if item.get("error")]
+                if failed:
+                    raise StoreError(f"{len(failed)} of {len(hits)} {kind.name} not deleted: "
+                                     f"{item_reason(failed[0]['error'])}")
+        if touched:
+            self.client.indices.refresh(index=sorted(touched), ignore_unavailable=True)
+        return counts
 
     # --- retention ---------------------------------------------------------------
     def event_indices(self) -> dict[str, date]:

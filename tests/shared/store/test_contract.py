@@ -282,3 +282,65 @@ def test_sample_cut_through_one_millisecond_keeps_the_larger_event_ids(store: Ev
     assert [row["score"] for row in sample] == [0.9] * 30 + [i / 100 for i in range(49, 29, -1)]
     assert [e["event_id"] for e in store.recent_events(1000, W)] == expected + [
         f"tie-{i:02d}" for i in range(29, -1, -1)] + [f"old-{i:02d}" for i in range(40)]
+
+
+# --- erasure and access -----------------------------------------------------------------
+KEY = "contract-key"
+
+
+def test_find_and_forget_one_client_everywhere_then_nothing_is_left(store: EventStore,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.pseudonym import ClientMatcher, pseudonymise
+    from shared.store.personal import PERSONAL_DATA
+
+    if type(store).__module__ == "shared.store.elastic":
+        monkeypatch.setattr("shared.store.elastic.PAGE", 2)  # several search_after pages per collection
+    ref_a, ref_b = pseudonymise(700001, KEY), pseudonymise(700002, KEY)
+    at = T0 + timedelta(minutes=5)
+    about_a = [
+        make_event(at, event_id="a-ok", client_ref=ref_a),
+        # text stored before it was pseudonymised: the clear id, in a malformed body, no client_ref
+        make_event(at, status="invalid", event_id="a-legacy", client_ref=None,
+                   raw_input='{"SK_ID_CURR" : "700001", "AMT_CREDIT": '),
+        make_event(at, status="invalid", event_id="a-batch", client_ref=ref_b,  # a batch body naming both
+                   raw_input=f'{{"applications": [{{"SK_ID_CURR": "{ref_b}"}}, {{"SK_ID_CURR": "{ref_a}"}}]}}'),
+        make_event(at, status="error", event_id="a-error", client_ref=None, error_message=f"failed for {ref_a}"),
+    ]
+    others = [
+        make_event(at, event_id="b-ok", client_ref=ref_b),
+        make_event(at, status="invalid", event_id="b-near", client_ref=None, raw_input='{"SK_ID_CURR": 7000012}'),
+        make_event(at, event_id="nobody", client_ref=None),
+    ]
+    assert store.index_events(about_a + others).indexed == 7
+    store.save_alert({"alert_id": "al-a", "timestamp": "2026-03-10T10:06:00Z", "message": f"client {ref_a}"})
+    store.save_alert({"alert_id": "al-x", "timestamp": "2026-03-10T10:07:00Z", "message": "error rate"})
+    store.save_report({"report_id": "rep-1", "timestamp": "2026-03-10T10:08:00Z", "share_drifted": 0.0})
+    store.refresh()
+    matcher = ClientMatcher.for_client("700001", KEY)
+
+    found = store.find_client(matcher)
+    assert set(found) == {kind.name for kind in PERSONAL_DATA}
+    assert sorted(e["event_id"] for e in found["events"]) == ["a-batch", "a-error", "a-legacy", "a-ok"]
+    assert [a["alert_id"] for a in found["alerts"]] == ["al-a"]
+    assert found["drift_reports"] == [] and found["outcomes"] == []
+    expected = {"events": 4, "alerts": 1, "outcomes": 0, "drift_reports": 0, "performance_reports": 0}
+    assert store.forget_client(matcher, dry_run=True) == expected
+    assert store.count_events() == 7 and len(store.list_alerts()) == 2  # a dry run deletes nothing
+
+    assert store.forget_client(matcher) == expected
+    store.refresh()
+    assert all(docs == [] for docs in store.find_client(matcher).values())
+    assert sorted(e["event_id"] for e in store.recent_events(50)) == ["b-near", "b-ok", "nobody"]
+    assert [a["alert_id"] for a in store.list_alerts()] == ["al-x"] and len(store.list_reports()) == 1
+    assert store.forget_client(matcher) == dict.fromkeys(expected, 0)  # idempotent
+    assert [e["event_id"] for e in store.find_client(ClientMatcher.for_client(700002, KEY))["events"]] == ["b-ok"]
+
+
+def test_audit_records_round_trip_newest_first(store: EventStore) -> None:
+    for i in range(3):
+        store.save_audit({"audit_id": f"au-{i}", "timestamp": f"2026-03-10T10:0{i}:00Z", "action": "forget",
+                          "deleted": {"events": i}, "total": i})
+    store.refresh()
+    records = store.list_audit()
+    assert [r["audit_id"] for r in records] == ["au-2", "au-1", "au-0"]
+    assert records[0]["deleted"] == {"events": 2}
