@@ -58,6 +58,7 @@ class SQLiteEventStore(EventStore):
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute("PRAGMA secure_delete=ON")  # a deleted row is overwritten, not left in a free page
             self._local.conn = conn
             with self._connections_lock:
                 self._connections.append(conn)
@@ -337,6 +338,10 @@ class SQLiteEventStore(EventStore):
                 with self._write() as conn:
                     conn.executemany(f"DELETE FROM {kind.table} WHERE rowid = ?", [(r,) for r in rowids])
             counts[kind.name] = len(rowids)
+        if any(counts.values()) and not dry_run:
+            # the old pages still sit in the write-ahead log: copy the new ones back and empty it
+            with self._write_lock:
+                self._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return counts
 
     # --- retention ---------------------------------------------------------------
