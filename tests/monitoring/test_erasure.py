@@ -124,3 +124,14 @@ def test_redis_copies_dead_letters_and_finished_jobs_are_erased(env: MonitoringS
     assert redis.xlen(env.events_stream + ":dead") == 1 and redis.xlen(env.events_stream) == 1
     assert not redis.exists(f"rq:job:{done.id}") and redis.exists(f"rq:job:{waiting.id}", f"rq:job:{other.id}") == 2
     assert erasure.forget(CLIENT, yes=True)["deleted"]["dead_letters"] == 0
+
+
+def test_the_id_can_come_from_stdin_instead_of_the_command_line(filled: SQLiteEventStore,
+                                                                 capsys: pytest.CaptureFixture,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{CLIENT}\n"))
+    code, out, _ = _run(["forget", "--client-id", "-", "--yes", "--json"], capsys)
+    answer = orjson.loads(out)
+    assert code == 0 and answer["deleted"]["events"] == 3 and answer["left"] == {}
