@@ -13,8 +13,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from shared.columns import CLIENT_ID
+from shared.pseudonym import Pseudonymiser
+
 if TYPE_CHECKING:
     from shared.pseudonym import ClientMatcher
+
+_FREE_TEXT = ("raw_input", "error_message")
 
 
 @dataclass(frozen=True)
@@ -71,7 +76,23 @@ class OpsBucket:
 
 
 class EventStore(abc.ABC):
-    """Events, drift reports and alerts, with the queries monitoring needs."""
+    """Events, drift reports and alerts, with the queries monitoring needs.
+
+    ``pseudonymiser`` (set by :func:`shared.store.factory.make_store` from
+    ``PSEUDONYMISATION_KEY``) pseudonymises, on the way out of :meth:`get_event`
+    and :meth:`recent_events`, a client id left in clear in free text stored
+    before such text was pseudonymised: what the dashboard shows holds none.
+    """
+
+    pseudonymiser: Pseudonymiser = Pseudonymiser(None)
+
+    def shown(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """``doc`` with any clear client id in its free text replaced by its pseudonym (in place)."""
+        for name in _FREE_TEXT:
+            value = doc.get(name)
+            if isinstance(value, str) and CLIENT_ID in value:
+                doc[name] = self.pseudonymiser.text(value)
+        return doc
 
     # --- lifecycle -------------------------------------------------------
     @abc.abstractmethod

@@ -238,12 +238,12 @@ class ElasticsearchEventStore(EventStore):
     def get_event(self, event_id: str) -> dict[str, Any] | None:
         """One event by id, or None."""
         hits = self._search(query={"ids": {"values": [event_id]}}, size=1)["hits"]["hits"]
-        return hits[0]["_source"] if hits else None
+        return self.shown(hits[0]["_source"]) if hits else None
 
     @translate_errors
     def recent_events(self, limit: int = 50, window: TimeWindow | None = None) -> list[dict[str, Any]]:
         """The newest events, newest first (whole documents)."""
-        return self._newest(self._query(window), limit, _source)
+        return self._newest(self._query(window), limit, lambda hit: self.shown(_source(hit)))
 
     @translate_errors
     def sample_applications(self, window: TimeWindow | None = None, limit: int = 100_000) -> list[dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from shared.pseudonym import Pseudonymiser
 from shared.settings import BaseServiceSettings
 from shared.store.base import EventStore
 
@@ -19,13 +20,17 @@ def make_store(settings: BaseServiceSettings) -> EventStore:
     Returns:
         An :class:`ElasticsearchEventStore` or a :class:`SQLiteEventStore`.
     """
+    store: EventStore
     if settings.elasticsearch_url:
         from shared.store.elastic import ElasticsearchEventStore
 
-        return ElasticsearchEventStore(settings.elasticsearch_url, settings.es_index_prefix)
-    from shared.store.sqlite import SQLiteEventStore
+        store = ElasticsearchEventStore(settings.elasticsearch_url, settings.es_index_prefix)
+    else:
+        from shared.store.sqlite import SQLiteEventStore
 
-    return SQLiteEventStore(settings.sqlite_path)
+        store = SQLiteEventStore(settings.sqlite_path)
+    store.pseudonymiser = Pseudonymiser(settings.pseudonymisation_key)
+    return store
 
 
 def describe(store: EventStore) -> str:

@@ -146,7 +146,7 @@ class SQLiteEventStore(EventStore):
     def get_event(self, event_id: str) -> dict[str, Any] | None:
         """One event by id, or None."""
         row = self._conn().execute(f"SELECT {DOC_COLUMNS} FROM events WHERE event_id = ?", (event_id,)).fetchone()
-        return row_to_event(row) if row else None
+        return self.shown(row_to_event(row)) if row else None
 
     def recent_events(self, limit: int = 50, window: TimeWindow | None = None) -> list[dict[str, Any]]:
         """The newest events, newest first (whole documents)."""
@@ -154,7 +154,7 @@ class SQLiteEventStore(EventStore):
         rows = self._conn().execute(
             f"SELECT {DOC_COLUMNS} FROM events{where} ORDER BY ts DESC, event_id DESC LIMIT ?", [*params, limit]
         )
-        return [row_to_event(row) for row in rows]
+        return [self.shown(row_to_event(row)) for row in rows]
 
     def sample_applications(self, window: TimeWindow | None = None, limit: int = 100_000) -> list[dict[str, Any]]:
         """The newest ``limit`` scored applications: raw features plus ``score`` and ``timestamp``."""

@@ -344,3 +344,16 @@ def test_audit_records_round_trip_newest_first(store: EventStore) -> None:
     records = store.list_audit()
     assert [r["audit_id"] for r in records] == ["au-2", "au-1", "au-0"]
     assert records[0]["deleted"] == {"events": 2}
+
+
+def test_reads_never_show_a_clear_id_left_in_old_free_text(store: EventStore) -> None:
+    from shared.pseudonym import Pseudonymiser, pseudonymise
+
+    legacy = make_event(T0, status="invalid", event_id="legacy", client_ref=None,
+                        raw_input='{"SK_ID_CURR": 700009, "AMT_CREDIT": "x"}', error_message="SK_ID_CURR=700009")
+    assert store.index_events([legacy]).indexed == 1
+    store.refresh()
+    store.pseudonymiser = Pseudonymiser(KEY)  # what make_store sets from PSEUDONYMISATION_KEY
+    for shown in (store.get_event("legacy"), store.recent_events(5)[0]):
+        assert shown is not None and "700009" not in str(shown)
+        assert pseudonymise(700009, KEY) in shown["raw_input"] and pseudonymise(700009, KEY) in shown["error_message"]
