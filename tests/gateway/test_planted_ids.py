@@ -17,7 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 from rq import Queue
 
-from gateway.services.jobs import JOB_SERIALIZER, SCORE_JOB
+from shared.jobs import JOB_SERIALIZER, SCORE_JOB
 from shared.logs import JsonFormatter
 from shared.pseudonym import pseudonymise
 from shared.schema import example_application
