@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from elasticsearch import ApiError, Elasticsearch, TransportError
@@ -27,12 +27,9 @@ from elasticsearch import ApiError, Elasticsearch, TransportError
 from shared.store import common, elastic_aggs
 from shared.store.base import EventStore, IndexResult, OpsBucket, TimeWindow
 from shared.store.elastic_errors import classify_item_error, item_reason, translate_errors
-from shared.store.exceptions import StoreError
+from shared.store.elastic_personal import ElasticPersonalData
 from shared.store.mapping import DocumentError, event_key, events_template, parse_timestamp, side_index_body
-from shared.store.personal import AUDIT_INDEX, PERSONAL_DATA, PersonalData
-
-if TYPE_CHECKING:
-    from shared.pseudonym import ClientMatcher
+from shared.store.personal import AUDIT_INDEX
 
 PAGE = 10_000  # hits per page: Elasticsearch's default max_result_window
 READ_THREADS = 2  # concurrent page reads of a big sample (the server fetches while the client parses)
@@ -90,7 +87,7 @@ def _gc_paused() -> Iterator[None]:
         gc.enable()
 
 
-class ElasticsearchEventStore(EventStore):
+class ElasticsearchEventStore(ElasticPersonalData, EventStore):
     """Events, drift reports and alerts in Elasticsearch.
 
     Args:
@@ -431,78 +428,6 @@ class ElasticsearchEventStore(EventStore):
     def list_audit(self, limit: int = 100, window: TimeWindow | None = None) -> list[dict[str, Any]]:
         """Audit records, newest first."""
         return self._list_side(self.audit_index, limit, window)
-
-    # --- erasure and access -------------------------------------------------------------
-    def _client_query(self, kind: PersonalData, matcher: ClientMatcher) -> dict[str, Any] | None:
-        """The candidates of ``kind``: its reference fields equal to the pseudonym, or documents with free text."""
-        should: list[dict[str, Any]] = [{"term": {name: matcher.ref}} for name in kind.ref_fields]
-        if kind.text_fields:
-            if not kind.scan_when:
-                return {"match_all": {}}
-            should += [{"terms": {name: list(values)}} for name, values in kind.scan_when.items()]
-        return {"bool": {"should": should, "minimum_should_match": 1}} if should else None
-
-    def _client_hits(self, kind: PersonalData, matcher: ClientMatcher) -> list[dict[str, Any]]:
-        """Hits (``_index``, ``_id``, ``_source``) of ``kind`` about the client; [] when its index does not exist.
-
-        Read on a point in time with ``search_after``; the whole ``_source`` is matched
-        here (:meth:`PersonalData.matches`), so unindexed text counts too.
-        """
-        query = self._client_query(kind, matcher)
-        if query is None:
-            return []
-        index = f"{self.prefix}-{kind.index}"
-        opened = self.client.open_point_in_time(index=index, keep_alive=_KEEP_ALIVE, ignore_unavailable=True)
-        pit = _Pit(opened["id"])
-        found = []
-        try:
-            after: list[Any] | None = None
-            while True:
-                page = self.client.search(pit={"id": pit.id, "keep_alive": _KEEP_ALIVE}, query=query, size=PAGE,
-                                          sort=[{"_shard_doc": "asc"}], search_after=after,
-                                          track_total_hits=False).body
-                pit.id = page.get("pit_id", pit.id)
-                hits = page.get("hits", {}).get("hits", [])
-                found += [hit for hit in hits if kind.matches(matcher, hit["_source"])]
-                if len(hits) < PAGE:
-                    return found
-                after = hits[-1]["sort"]
-        finally:
-            self.client.options(ignore_status=404).close_point_in_time(id=pit.id)
-
-    @translate_errors
-    def find_client(self, matcher: ClientMatcher) -> dict[str, list[dict[str, Any]]]:
-        """Every stored document about one client, per personal-data collection."""
-        return {kind.name: [hit["_source"] for hit in self._client_hits(kind, matcher)] for kind in PERSONAL_DATA}
-
-    @translate_errors
-    def forget_client(self, matcher: ClientMatcher, *, dry_run: bool = False) -> dict[str, int]:
-        """Search every personal-data collection for the client, then bulk-delete the hits (no delete-by-query).
-
-        Raises:
-            StoreError: when a deletion fails for another reason than the document being gone already.
-        """
-        counts: dict[str, int] = {}
-        touched: set[str] = set()
-        for kind in PERSONAL_DATA:
-            hits = self._client_hits(kind, matcher)
-            counts[kind.name] = len(hits)
-            if dry_run or not hits:
-                continue
-            body = bytearray()
-            for hit in hits:
-                body += orjson.dumps({"delete": {"_index": hit["_index"], "_id": hit["_id"]}}) + b"\n"
-                touched.add(hit["_index"])
-            response = self.client.bulk(operations=bytes(body), filter_path=_BULK_FILTER)  # type: ignore[arg-type]
-            if response.get("errors"):
-                failed = [next(iter(item.values())) for item in response["items"]]
-                failed = [item for item in failed if item.get("error")]
-                if failed:
-                    raise StoreError(f"{len(failed)} of {len(hits)} {kind.name} not deleted: "
-                                     f"{item_reason(failed[0]['error'])}")
-        if touched:
-            self.client.indices.refresh(index=sorted(touched), ignore_unavailable=True)
-        return counts
 
     # --- retention ---------------------------------------------------------------
     def event_indices(self) -> dict[str, date]:

@@ -15,21 +15,19 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
 from shared.store import common
 from shared.store.base import EventStore, IndexResult, OpsBucket, TimeWindow
 from shared.store.mapping import DocumentError, check_event, event_key, parse_timestamp
-from shared.store.personal import AUDIT_TABLE, PERSONAL_DATA, PersonalData
+from shared.store.personal import AUDIT_TABLE
+from shared.store.sqlite_personal import SQLitePersonalData
 from shared.store.sqlite_schema import DOC_COLUMNS, SCHEMA, TABLE_COLUMNS, event_row, row_to_event
 
-if TYPE_CHECKING:
-    from shared.pseudonym import ClientMatcher
 
-
-class SQLiteEventStore(EventStore):
+class SQLiteEventStore(SQLitePersonalData, EventStore):
     """Events, drift reports and alerts in one SQLite file.
 
     Args:
@@ -287,63 +285,6 @@ class SQLiteEventStore(EventStore):
         """Audit records, newest first."""
         return self._list_side(AUDIT_TABLE, limit, window)
 
-    # --- erasure and access -------------------------------------------------------------
-    def _client_rows(self, kind: PersonalData, matcher: ClientMatcher) -> list[tuple[int, dict[str, Any]]]:
-        """``(rowid, document)`` of every row of ``kind`` about the client ([] when the table does not exist).
-
-        Rows are narrowed in SQL when the reference and scan fields are columns; the
-        final decision is :meth:`PersonalData.matches` on the rebuilt document.
-        """
-        conn = self._conn()
-        columns = [row[1] for row in conn.execute(f"PRAGMA table_info({kind.table})")]
-        if not columns:
-            return []
-        clauses: list[str] = []
-        params: list[Any] = []
-        narrowed = all(name in columns for name in kind.ref_fields) and (
-            not kind.text_fields or (kind.scan_when and all(name in columns for name in kind.scan_when)))
-        if narrowed:
-            for name in kind.ref_fields:
-                clauses.append(f"{name} = ?")
-                params.append(matcher.ref)
-            for name, values in kind.scan_when.items() if kind.text_fields else ():
-                clauses.append(f"{name} IN ({', '.join('?' * len(values))})")
-                params.extend(values)
-            if not clauses:
-                return []
-        where = f" WHERE {' OR '.join(clauses)}" if narrowed else ""
-        found = []
-        if kind.table == "events":
-            rows = conn.execute(f"SELECT rowid, {DOC_COLUMNS} FROM events{where}", params)
-            documents = ((row[0], row_to_event(row[1:])) for row in rows)
-        else:
-            cursor = conn.execute(f"SELECT rowid, * FROM {kind.table}{where}", params)
-            names = [d[0] for d in cursor.description][1:]
-            documents = ((row[0], _document(names, row[1:])) for row in cursor)
-        for rowid, doc in documents:
-            if kind.matches(matcher, doc):
-                found.append((rowid, doc))
-        return found
-
-    def find_client(self, matcher: ClientMatcher) -> dict[str, list[dict[str, Any]]]:
-        """Every stored document about one client, per personal-data collection."""
-        return {kind.name: [doc for _, doc in self._client_rows(kind, matcher)] for kind in PERSONAL_DATA}
-
-    def forget_client(self, matcher: ClientMatcher, *, dry_run: bool = False) -> dict[str, int]:
-        """Delete every row about one client; returns the count per collection."""
-        counts = {}
-        for kind in PERSONAL_DATA:
-            rowids = [rowid for rowid, _ in self._client_rows(kind, matcher)]
-            if rowids and not dry_run:
-                with self._write() as conn:
-                    conn.executemany(f"DELETE FROM {kind.table} WHERE rowid = ?", [(r,) for r in rowids])
-            counts[kind.name] = len(rowids)
-        if any(counts.values()) and not dry_run:
-            # the old pages still sit in the write-ahead log: copy the new ones back and empty it
-            with self._write_lock:
-                self._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        return counts
-
     # --- retention ---------------------------------------------------------------
     def apply_retention(self, days: int, now: datetime | None = None) -> int:
         """Delete the events of UTC days before ``now - days``; returns how many days were dropped."""
@@ -354,19 +295,3 @@ class SQLiteEventStore(EventStore):
         return int(dropped)
 
 
-
-def _document(names: Sequence[str], row: Sequence[Any]) -> dict[str, Any]:
-    """A row of a side table as a document: its columns, and its JSON ``doc`` column spread out."""
-    doc = dict(zip(names, row, strict=True))
-    body = doc.pop("doc", None)
-    if isinstance(body, str | bytes):
-        try:
-            parsed = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            doc["doc"] = body
-        else:
-            if isinstance(parsed, dict):
-                doc.update(parsed)
-            else:
-                doc["doc"] = parsed
-    return doc

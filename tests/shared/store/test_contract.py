@@ -294,7 +294,7 @@ def test_find_and_forget_one_client_everywhere_then_nothing_is_left(store: Event
     from shared.store.personal import PERSONAL_DATA
 
     if type(store).__module__ == "shared.store.elastic":
-        monkeypatch.setattr("shared.store.elastic.PAGE", 2)  # several search_after pages per collection
+        monkeypatch.setattr("shared.store.elastic_personal.ElasticPersonalData.page", 2)  # several pages each
     ref_a, ref_b = pseudonymise(700001, KEY), pseudonymise(700002, KEY)
     at = T0 + timedelta(minutes=5)
     about_a = [
@@ -334,6 +334,52 @@ def test_find_and_forget_one_client_everywhere_then_nothing_is_left(store: Event
     assert [a["alert_id"] for a in store.list_alerts()] == ["al-x"] and len(store.list_reports()) == 1
     assert store.forget_client(matcher) == dict.fromkeys(expected, 0)  # idempotent
     assert [e["event_id"] for e in store.find_client(ClientMatcher.for_client(700002, KEY))["events"]] == ["b-ok"]
+
+
+def test_a_collection_added_to_the_list_is_covered_by_reference_and_by_link(store: EventStore,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new store of client data (here "verdicts") needs one line in PERSONAL_DATA, nothing else."""
+    from shared.pseudonym import ClientMatcher, pseudonymise
+    from shared.store import personal
+
+    verdicts = personal.PersonalData("verdicts", "verdicts", "verdicts", linked_by=("event_id",))
+    monkeypatch.setattr(personal, "PERSONAL_DATA", (*personal.PERSONAL_DATA, verdicts))
+    ref = pseudonymise(700003, KEY)
+    docs = [{"verdict_id": "by-ref", "client_ref": ref, "event_id": None},
+            {"verdict_id": "by-event", "client_ref": None, "event_id": "mine"},  # sent with the event id only
+            {"verdict_id": "other", "client_ref": pseudonymise(700004, KEY), "event_id": "theirs"}]
+    assert store.index_events([make_event(T0, event_id="mine", client_ref=ref),
+                               make_event(T0, event_id="theirs", client_ref=None)]).indexed == 2
+    extra_index = _add_verdicts(store, docs)
+    try:
+        store.refresh()
+        matcher = ClientMatcher.for_client(700003, KEY)
+        assert sorted(v["verdict_id"] for v in store.find_client(matcher)["verdicts"]) == ["by-event", "by-ref"]
+        assert store.forget_client(matcher)["verdicts"] == 2
+        store.refresh()
+        assert store.find_client(matcher)["verdicts"] == [] and store.forget_client(matcher)["verdicts"] == 0
+        other = ClientMatcher.for_client(700004, KEY)
+        assert [v["verdict_id"] for v in store.find_client(other)["verdicts"]] == ["other"]
+    finally:
+        if extra_index:
+            store.client.options(ignore_status=404).indices.delete(index=extra_index)  # type: ignore[attr-defined]
+
+
+def _add_verdicts(store: EventStore, docs: list[dict[str, Any]]) -> str | None:
+    """The "verdicts" collection in the store's own terms; returns the index to delete after (Elasticsearch)."""
+    if type(store).__module__ == "shared.store.elastic":
+        es: Any = store
+        index = f"{es.prefix}-verdicts"
+        es.client.indices.create(index=index, mappings={"properties": {
+            name: {"type": "keyword"} for name in ("verdict_id", "client_ref", "event_id")}})
+        for doc in docs:
+            es.client.index(index=index, id=doc["verdict_id"], document=doc, refresh=True)
+        return index
+    with store._write() as conn:  # type: ignore[attr-defined]
+        conn.execute("CREATE TABLE verdicts (verdict_id TEXT, client_ref TEXT, event_id TEXT)")
+        conn.executemany("INSERT INTO verdicts VALUES (?, ?, ?)",
+                         [(d["verdict_id"], d["client_ref"], d["event_id"]) for d in docs])
+    return None
 
 
 def test_audit_records_round_trip_newest_first(store: EventStore) -> None:
