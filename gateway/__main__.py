@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None, app: str = "gateway.app:create_app", pro
     except ValueError as exc:  # pydantic's ValidationError: name the bad setting, no traceback
         sys.stderr.write(f"gateway: invalid settings:\n{exc}\n")
         return 2
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.pseudonymisation_key)
     host = args.host or settings.host
     port = args.port or settings.port
     workers = args.workers or settings.workers

@@ -61,7 +61,7 @@ def create_app(settings: GatewaySettings | None = None, publisher_factory: Any =
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        configure_logging(settings.log_level)
+        configure_logging(settings.log_level, settings.pseudonymisation_key)
         if not settings.api_keys:
             logger.warning("API KEYS DISABLED: ALLOW_NO_API_KEY=true, every /v1 route is open (development only)")
         resources = await run_in_threadpool(build_resources, settings, gateway_metrics, publisher_factory,

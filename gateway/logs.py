@@ -12,16 +12,24 @@ __all__ = ["ACCESS_LOGGER", "JsonFormatter", "configure_logging"]
 ACCESS_LOGGER = "gateway.access"
 
 
-def configure_logging(level: str = "INFO") -> None:
+def configure_logging(level: str = "INFO", pseudonymisation_key: str | None = None) -> None:
     """Send every logger (ours, uvicorn's, RQ's) through one JSON handler on stderr.
 
-    Idempotent: calling it again only changes the level.
+    Idempotent: calling it again only changes the level (and the key).
+
+    Args:
+        level: the log level.
+        pseudonymisation_key: client ids in a line become their pseudonym (``redacted`` without a key).
     """
     root = logging.getLogger()
     root.setLevel(level.upper())
-    if not any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
+    ours = [h for h in root.handlers if isinstance(h.formatter, JsonFormatter)]
+    if ours:
+        for handler in ours:
+            handler.setFormatter(JsonFormatter(pseudonymisation_key))
+    else:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(JsonFormatter())
+        handler.setFormatter(JsonFormatter(pseudonymisation_key))
         root.addHandler(handler)
     for name in ("uvicorn", "uvicorn.error", "rq.worker", "rq.job", "rq.scheduler"):
         # their own handlers would print a second, non-JSON line

@@ -15,6 +15,7 @@ logger = logging.getLogger(__name__)
 
 _PLACEHOLDER_KEYS = {"changeme", "change-me", "secret", "dev", "dev-key", "test", "apikey", "api-key"}
 MIN_PRODUCTION_KEY_LENGTH = 16
+MAX_JOB_LIFETIME_S = 86_400  # RQ jobs hold the clear client id: never longer than a day
 
 
 def _split_csv(value: object) -> object:
@@ -35,6 +36,8 @@ class GatewaySettings(BaseServiceSettings):
     max_body_bytes: int = Field(default=8 * 1024 * 1024, gt=0, description="largest accepted request body")
     max_batch_size: int = Field(default=1000, ge=1, le=100_000, description="most applications in one batch")
     job_result_ttl: int = Field(default=3600, gt=0, description="seconds a finished or failed job stays readable")
+    job_queue_ttl: int = Field(default=3600, gt=0,
+                               description="seconds a job may wait in the queue before it is discarded")
     job_timeout: int = Field(default=30, gt=0, description="seconds one scoring job may run")
     job_retries: int = Field(default=3, ge=0, description="retries of a job that fails for a transient reason")
     job_retry_intervals: Annotated[list[int], NoDecode] = Field(
@@ -76,4 +79,20 @@ class GatewaySettings(BaseServiceSettings):
             )
         if any(i < 0 for i in self.job_retry_intervals):
             raise ValueError("JOB_RETRY_INTERVALS must be >= 0 seconds")
+        if self.job_clear_id_max_s > MAX_JOB_LIFETIME_S:
+            raise ValueError(
+                f"a job (which holds the client id in clear) could stay {self.job_clear_id_max_s} s in Redis: at "
+                f"most {MAX_JOB_LIFETIME_S} s (24 h) are allowed; lower JOB_QUEUE_TTL or JOB_RESULT_TTL")
         return self
+
+    @property
+    def job_clear_id_max_s(self) -> int:
+        """The longest a job's hash (with the applications as sent, client id included) can stay in Redis.
+
+        Waiting in the queue (``JOB_QUEUE_TTL``), then every attempt running up to ``JOB_TIMEOUT`` with the
+        retry pauses between them (RQ keeps the hash without expiry meanwhile), then the result or failure
+        kept ``JOB_RESULT_TTL``.
+        """
+        intervals = self.job_retry_intervals or [0]
+        pauses = sum(intervals[min(i, len(intervals) - 1)] for i in range(self.job_retries))
+        return self.job_queue_ttl + (self.job_retries + 1) * self.job_timeout + pauses + self.job_result_ttl

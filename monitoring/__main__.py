@@ -1,4 +1,4 @@
-"""Command line: ``python -m monitoring {drift,anomalies,schedule,dashboard}``.
+"""Command line: ``python -m monitoring {drift,anomalies,schedule,dashboard,forget,export}``.
 
 Exit status: 0 done, 1 the run failed (store down, no bundle), 2 bad arguments.
 """
@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from redis.exceptions import RedisError
 
 from monitoring.exceptions import MonitoringError, WindowError
 from monitoring.logs import configure_logging
@@ -64,6 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
     anomalies.add_argument("--json", action="store_true", help="print the alerts raised as one JSON object")
     commands.add_parser("schedule", help="run drift, anomaly and retention jobs on their intervals until stopped")
     commands.add_parser("dashboard", help="serve the Dash dashboard on DASH_HOST:DASH_PORT")
+    client_help = "the client's SK_ID_CURR in clear ('-': read it from stdin); never stored, logged or printed"
+    forget = commands.add_parser("forget", help="erase everything stored about one client (GDPR art. 17)")
+    forget.add_argument("--client-id", required=True, metavar="ID", help=client_help)
+    forget.add_argument("--yes", action="store_true", help="delete; without it, print what would be deleted")
+    forget.add_argument("--json", action="store_true", help="print the counts as one JSON object")
+    export = commands.add_parser("export", help="print everything stored about one client as JSON (GDPR art. 15)")
+    export.add_argument("--client-id", required=True, metavar="ID", help=client_help)
     return parser
 
 
@@ -123,6 +131,51 @@ def _cmd_anomalies(args: argparse.Namespace, settings: MonitoringSettings) -> in
     return 0
 
 
+def _erasure(settings: MonitoringSettings) -> Any:
+    from monitoring.erasure import Erasure
+
+    redis = None
+    if settings.redis_url:
+        from redis import Redis
+
+        redis = Redis.from_url(settings.redis_url, socket_timeout=10)
+    return Erasure(settings, _store(settings), redis)
+
+
+def _client_id(value: str) -> str:
+    return sys.stdin.readline().strip() if value == "-" else value
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{name} {count}" for name, count in counts.items())
+
+
+def _cmd_forget(args: argparse.Namespace, settings: MonitoringSettings) -> int:
+    answer = _erasure(settings).forget(_client_id(args.client_id), yes=args.yes)
+    if args.json:
+        sys.stdout.write(orjson.dumps(answer).decode() + "\n")
+        return 0
+    if args.yes:
+        print(f"deleted: {_counts(answer['deleted'])} (total {answer['total']})")
+        print(f"audit record: {answer['audit_id']}")
+    else:
+        print(f"would delete: {_counts(answer['would_delete'])} (total {answer['total']})")
+        print("nothing deleted: run again with --yes to delete")
+    left = answer["left"]
+    if left.get("stream"):
+        print(f"left: {left['stream']} event(s) waiting in the events stream; they are stored within seconds: "
+              "run forget again then")
+    if left.get("jobs_running"):
+        print(f"left: {left['jobs_running']} job(s) queued or running; run forget again once they are done")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace, settings: MonitoringSettings) -> int:
+    answer = _erasure(settings).export(_client_id(args.client_id))
+    sys.stdout.write(orjson.dumps(answer, option=orjson.OPT_NON_STR_KEYS).decode() + "\n")
+    return 0
+
+
 def _cmd_schedule(settings: MonitoringSettings) -> int:
     from monitoring.scheduler import run_forever
 
@@ -146,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: bad settings: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.pseudonymisation_key)
     try:
         if args.command == "drift":
             return _cmd_drift(args, settings)
@@ -154,11 +207,20 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_anomalies(args, settings)
         if args.command == "schedule":
             return _cmd_schedule(settings)
+        if args.command == "forget":
+            return _cmd_forget(args, settings)
+        if args.command == "export":
+            return _cmd_export(args, settings)
         return _cmd_dashboard(settings)
     except WindowError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except (MonitoringError, SharedError, OSError) as exc:
+    except ValueError as exc:  # an empty client id (the message never repeats the id)
+        if args.command not in ("forget", "export"):
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (MonitoringError, SharedError, OSError, RedisError) as exc:
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

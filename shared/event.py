@@ -6,8 +6,6 @@ never duplicates a document.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import random
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -16,22 +14,13 @@ from typing import Any, Literal
 
 import orjson
 
+from shared.pseudonym import pseudonymise
+
 Path = Literal["sync", "async"]
 Status = Literal["ok", "invalid", "error"]
+__all__ = ["TIMING_FIELDS", "Path", "ScoringEvent", "Status", "Timings", "new_id", "pseudonymise", "utc_now_iso"]
+
 TIMING_FIELDS = ("validation_ms", "queue_wait_ms", "inference_ms", "total_ms")
-
-
-def pseudonymise(client_id: int | str | None, key: str) -> str | None:
-    """Keyed hash (HMAC-SHA256) of a client reference.
-
-    The key comes from the environment and is never stored with the data, so
-    the reference cannot be recovered from the index, yet one client keeps the
-    same pseudonym across events.
-    """
-    if client_id is None:
-        return None
-    digest = hmac.new(key.encode(), str(client_id).encode(), hashlib.sha256).hexdigest()
-    return digest[:32]
 
 
 def new_id() -> str:

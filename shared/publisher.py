@@ -15,10 +15,16 @@ in-memory queue full) is counted in ``dropped``, logged, and recorded in the
 stream ``{stream}:lost`` (which the monitoring alerts on) once Redis answers:
 never lost silently. Delivery is at least once: a batch that failed half-way
 may be sent twice, which the indexer's ``_id`` absorbs.
+
+Client ids never reach the stream or the spool in clear: the free text of a
+failed attempt (``raw_input``, ``error_message``) goes through
+:class:`shared.pseudonym.Pseudonymiser` before it is serialised, whoever built
+the event (a scored event has no free text, and costs one comparison).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -30,6 +36,7 @@ from typing import Any
 import orjson
 
 from shared.event import ScoringEvent
+from shared.pseudonym import Pseudonymiser
 from shared.spool import Spool
 
 log = logging.getLogger(__name__)
@@ -65,13 +72,17 @@ class EventPublisher:
         queue_max: bound of the in-memory queue.
         retry_interval_s: pause between two attempts while Redis is down.
         autostart: start the background thread now.
+        pseudonymisation_key: client ids in the free text of failed attempts become their pseudonym
+            (and the event's ``client_ref`` when it has none); None: they become ``redacted``.
     """
 
     def __init__(self, redis: Any, stream: str = "scoring:events", *, maxlen: int = 1_000_000,
                  spool_dir: str | Path | None = Path("var/spool"), spool_max_bytes: int = DEFAULT_SPOOL_MAX_BYTES,
                  batch_size: int = 500, queue_max: int = 100_000, retry_interval_s: float = 1.0,
-                 autostart: bool = True) -> None:
+                 autostart: bool = True, pseudonymisation_key: str | None = None) -> None:
         self.redis = redis
+        self._pseudonymiser = Pseudonymiser(pseudonymisation_key)
+        self._keyed = pseudonymisation_key is not None
         self.stream = stream
         self.maxlen = maxlen
         self.batch_size = batch_size
@@ -104,9 +115,10 @@ class EventPublisher:
     def from_settings(cls, settings: Any, redis: Any, **kwargs: Any) -> EventPublisher:
         """A publisher configured from a service's settings.
 
-        Reads ``events_stream``, ``events_stream_maxlen`` and, when the service
-        has them, ``spool_dir`` and ``spool_max_bytes``.
+        Reads ``events_stream``, ``events_stream_maxlen``, ``pseudonymisation_key`` and, when the
+        service has them, ``spool_dir`` and ``spool_max_bytes``.
         """
+        kwargs.setdefault("pseudonymisation_key", settings.pseudonymisation_key)
         return cls(redis, settings.events_stream, maxlen=settings.events_stream_maxlen,
                    spool_dir=getattr(settings, "spool_dir", Path("var/spool")),
                    spool_max_bytes=getattr(settings, "spool_max_bytes", DEFAULT_SPOOL_MAX_BYTES), **kwargs)
@@ -132,6 +144,7 @@ class EventPublisher:
     # --- the caller's side (any thread, never blocks) ---------------------------
     def publish(self, event: ScoringEvent | Mapping[str, Any]) -> bool:
         """Queue one event for the stream; returns False when it had to be dropped (counted and logged)."""
+        event = self._pseudonymised(event)
         try:
             # orjson serialises the dataclass itself: the same bytes as event.to_json(), without
             # dataclasses.asdict's deep copy (about ten times slower, on the request path).
@@ -157,6 +170,32 @@ class EventPublisher:
         if first:
             self._wake.set()
         return True
+
+    def _pseudonymised(self, event: ScoringEvent | Mapping[str, Any]) -> ScoringEvent | Mapping[str, Any]:
+        """The event with client ids in its free text replaced by pseudonyms (the caller's object is not changed)."""
+        if isinstance(event, ScoringEvent):
+            if event.status == "ok" or (event.raw_input is None and event.error_message is None):
+                return event
+            raw, message, ref = event.raw_input, event.error_message, event.client_ref
+        else:
+            if event.get("status") == "ok":
+                return event
+            raw, message, ref = event.get("raw_input"), event.get("error_message"), event.get("client_ref")
+        refs: list[str] = []
+        if isinstance(raw, str):
+            raw, refs = self._pseudonymiser.text_and_refs(raw)
+        if isinstance(message, str):
+            message, found = self._pseudonymiser.text_and_refs(message)
+            refs += found
+        if ref is None and refs and self._keyed:
+            ref = refs[0]  # a malformed body's client: erasure and access find the event by it
+        if isinstance(event, ScoringEvent):
+            if (raw, message, ref) == (event.raw_input, event.error_message, event.client_ref):
+                return event
+            return dataclasses.replace(event, raw_input=raw, error_message=message, client_ref=ref)
+        changed = {name: value for name, value in (("raw_input", raw), ("error_message", message),
+                                                   ("client_ref", ref)) if value is not None}
+        return {**event, **changed}
 
     def stats(self) -> dict[str, Any]:
         """``pending`` (in memory), ``spooled`` (on disk), ``dropped``, ``published``, ``redis_ok``,

@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 
 from shared.bundle import LIGHTGBM_FILE, METADATA_FILE, MODEL_FILE, REFERENCE_FILE, BundleMetadata
+from shared.columns import CLIENT_ID
 
 REFERENCE_ROWS = 20_000
 
@@ -52,13 +53,17 @@ def library_versions() -> dict[str, str]:
 def write_reference(path: Path, applications: Sequence[dict[str, Any]], scores: Sequence[float]) -> int:
     """Write the reference sample: one application per line plus its ``score``.
 
+    The client id (``SK_ID_CURR``) is left out: drift compares features, and a
+    bundle built from real rows must not carry real client ids into the images.
+
     Returns:
         The number of lines written.
     """
     with gzip.open(path, "wb", compresslevel=6) as handle:
         for application, score in zip(applications, scores, strict=True):
             # orjson writes NaN as null: a missing value stays missing
-            handle.write(orjson.dumps({**application, "score": float(score)}, option=orjson.OPT_SERIALIZE_NUMPY))
+            row = {name: value for name, value in application.items() if name != CLIENT_ID}
+            handle.write(orjson.dumps({**row, "score": float(score)}, option=orjson.OPT_SERIALIZE_NUMPY))
             handle.write(b"\n")
     return len(applications)
 

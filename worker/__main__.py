@@ -15,9 +15,9 @@ from worker.settings import WorkerSettings
 logger = logging.getLogger("worker")
 
 
-def _configure_logging(level: str) -> None:
+def _configure_logging(level: str, pseudonymisation_key: str | None = None) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
+    handler.setFormatter(JsonFormatter(pseudonymisation_key))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("indexer", help="move events from the Redis Stream to the store")
     args = parser.parse_args(argv)
     settings = WorkerSettings()
-    _configure_logging(settings.log_level)
+    _configure_logging(settings.log_level, settings.pseudonymisation_key)
     if args.command == "pool":
         from worker.pool import run_pool
 

@@ -104,8 +104,9 @@ class JobService:
 
     def _enqueue(self, args: ScoreJobArgs) -> Job:
         assert self.queue is not None
+        # The job holds the applications as sent, client id in clear: every lifetime is bounded (docs/storage.md).
         return self.queue.enqueue_call(
-            SCORE_JOB, kwargs=args.to_kwargs(), timeout=self.settings.job_timeout,
+            SCORE_JOB, kwargs=args.to_kwargs(), timeout=self.settings.job_timeout, ttl=self.settings.job_queue_ttl,
             result_ttl=self.settings.job_result_ttl, failure_ttl=self.settings.job_result_ttl, retry=self.retry,
             description=f"score {len(args.applications)} application(s), request {args.request_id}",
         )

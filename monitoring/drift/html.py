@@ -22,6 +22,7 @@ from monitoring.drift import prepare
 from monitoring.drift.calculator import DriftCalculator
 from monitoring.drift.plan import PSI
 from monitoring.drift.result import DriftResult
+from shared.pseudonym import Pseudonymiser
 
 
 def _pick_features(result: DriftResult, limit: int) -> list[str]:
@@ -97,8 +98,12 @@ def _summary_widgets(result: DriftResult) -> list:
 
 
 def write_html(calc: DriftCalculator, frame: pd.DataFrame | None, result: DriftResult, reports_dir: Path,
-               max_features: int) -> Path:
-    """Render the report to ``reports_dir/drift-<time>-<id>.html`` and return its path."""
+               max_features: int, pseudonymiser: Pseudonymiser | None = None) -> Path:
+    """Render the report to ``reports_dir/drift-<time>-<id>.html`` and return its path.
+
+    The page passes through ``pseudonymiser`` (a redacting one when None): a client id
+    never reaches a report file in clear.
+    """
     reports_dir.mkdir(parents=True, exist_ok=True)
     widgets = _summary_widgets(result)
     if frame is not None and result.status == "ok":
@@ -107,6 +112,7 @@ def write_html(calc: DriftCalculator, frame: pd.DataFrame | None, result: DriftR
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = reports_dir / f"drift-{stamp}-{result.report_id[:8]}.html"
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(render_widgets(widgets), encoding="utf-8")
+    page = (pseudonymiser or Pseudonymiser(None)).text(render_widgets(widgets))
+    tmp.write_text(page, encoding="utf-8")
     tmp.replace(path)
     return path

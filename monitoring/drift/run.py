@@ -16,6 +16,7 @@ from monitoring.exceptions import WindowError
 from monitoring.notify import AlertRouter
 from monitoring.reference import REFERENCE_FILE, load_reference
 from monitoring.settings import MonitoringSettings
+from shared.pseudonym import Pseudonymiser
 from shared.store.base import EventStore, TimeWindow
 
 logger = logging.getLogger("monitoring.drift")
@@ -127,7 +128,8 @@ class DriftJob:
             from monitoring.drift.html import write_html  # Evidently's renderer: imported when used
 
             result.report_html = str(write_html(calc, frame, result, Path(self.settings.reports_dir),
-                                                self.settings.drift_html_max_features))
+                                                self.settings.drift_html_max_features,
+                                                Pseudonymiser(self.settings.pseudonymisation_key)))
         t3 = time.perf_counter()
         result.duration_s = time.perf_counter() - started
         result.timings = {"sample_s": t1 - t0, "calculate_s": t2 - t1, "html_s": t3 - t2}

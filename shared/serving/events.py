@@ -13,11 +13,13 @@ from typing import Any, Protocol
 import orjson
 
 from shared.columns import CLIENT_ID
-from shared.event import Path, ScoringEvent, Timings, new_id, pseudonymise
+from shared.event import Path, ScoringEvent, Timings, new_id
+from shared.pseudonym import Pseudonymiser
 from shared.scorer import ScoreResult
 
 RawInput = bytes | str | Mapping[str, Any] | None
 MESSAGE_MAX_CHARS = 2000
+_CUT_MARGIN = 256
 
 
 class Publisher(Protocol):
@@ -26,17 +28,21 @@ class Publisher(Protocol):
     def publish(self, event: ScoringEvent | Mapping[str, Any]) -> Any: ...  # pragma: no cover
 
 
-def raw_input(raw: RawInput, max_chars: int) -> tuple[str | None, Any]:
-    """A refused input as stored text (truncated), and its SK_ID_CURR when one can be read.
+def raw_input(raw: RawInput, max_chars: int, pseudonymiser: Pseudonymiser) -> tuple[str | None, str | None]:
+    """A refused input as stored text (truncated), every client id in it replaced by its pseudonym.
 
-    The only builder of an event's ``raw_input``.
+    The only builder of an event's ``raw_input``. The id is found by a pattern on the ``SK_ID_CURR`` key
+    (:class:`shared.pseudonym.Pseudonymiser`), so a malformed body keeps no id in clear either, and its
+    client is still found by erasure and access through the returned pseudonym.
 
     Args:
         raw: the body (bytes or text), a parsed item, or None.
         max_chars: longest text kept.
+        pseudonymiser: the keyed pseudonymiser.
 
     Returns:
-        ``(text, client_id)``; the client id is None when absent or not an int or a string.
+        ``(text, client_ref)``: the client's pseudonym is that of the parsed ``SK_ID_CURR`` when the input
+        is a JSON object, else of the first id the pattern finds; None when there is none.
     """
     if raw is None:
         return None, None
@@ -52,7 +58,10 @@ def raw_input(raw: RawInput, max_chars: int) -> tuple[str | None, Any]:
     client_id = parsed.get(CLIENT_ID) if isinstance(parsed, dict) else None
     if not isinstance(client_id, int | str) or isinstance(client_id, bool):
         client_id = None
-    return text[:max_chars], client_id
+    # Cut with a margin first (a value just past the cut is still seen whole), then pseudonymise, then cut.
+    text, refs = pseudonymiser.text_and_refs(text[:max_chars + _CUT_MARGIN])
+    ref = pseudonymiser.ref(client_id) if client_id is not None else None
+    return text[:max_chars], ref or (refs[0] if refs else None)
 
 
 def split_application(application: Any) -> tuple[dict[str, Any], Any]:
@@ -76,12 +85,17 @@ class EventBuilder:
                  on_error: Callable[[str], None] | None = None) -> None:
         self.publisher = publisher
         self.key = pseudonymisation_key
+        self.pseudonymiser = Pseudonymiser(pseudonymisation_key)
         self.raw_input_max_chars = raw_input_max_chars
         self.on_error = on_error
 
     def client_ref(self, client_id: Any) -> str | None:
-        """Pseudonymised SK_ID_CURR (None when absent)."""
-        return pseudonymise(client_id, self.key) if client_id is not None else None
+        """Pseudonymised SK_ID_CURR (None when absent); ``100002`` and ``"100002"`` are one client."""
+        return self.pseudonymiser.ref(client_id) if client_id is not None else None
+
+    def message(self, text: str) -> str:
+        """An error message as stored: a client id in it pseudonymised, truncated."""
+        return self.pseudonymiser.text(text[:MESSAGE_MAX_CHARS + _CUT_MARGIN])[:MESSAGE_MAX_CHARS]
 
     def scored(self, path: Path, features: dict[str, Any], client_id: Any, result: ScoreResult, timings: Timings,
                request_id: str | None, job_id: str | None = None) -> str:
@@ -98,13 +112,13 @@ class EventBuilder:
                 model_version: str | None, validation_ms: float | None = None) -> str:
         """Publish one refused input (the client's fault), its raw input kept truncated; returns its event id."""
         self._count(error_type)
-        text, client_id = raw_input(raw, self.raw_input_max_chars)
+        text, client_ref = raw_input(raw, self.raw_input_max_chars, self.pseudonymiser)
         event_id = new_id()
         self.publisher.publish(ScoringEvent(
             event_id=event_id, path=path, status="invalid", model_version=model_version, request_id=request_id,
-            client_ref=self.client_ref(client_id), raw_input=text, error_type=error_type,
-            error_message=message[:MESSAGE_MAX_CHARS], timings=Timings(validation_ms=validation_ms,
-                                                                       total_ms=validation_ms),
+            client_ref=client_ref, raw_input=text, error_type=error_type,
+            error_message=self.message(message), timings=Timings(validation_ms=validation_ms,
+                                                                 total_ms=validation_ms),
         ))
         return event_id
 
@@ -117,7 +131,7 @@ class EventBuilder:
         self.publisher.publish(ScoringEvent(
             event_id=event_id, path=path, status="error", model_version=model_version, request_id=request_id,
             job_id=job_id, client_ref=self.client_ref(client_id), features=features, error_type=error_type,
-            error_message=message[:MESSAGE_MAX_CHARS], timings=timings,
+            error_message=self.message(message), timings=timings,
         ))
         return event_id
 

@@ -11,7 +11,15 @@ import abc
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from shared.columns import CLIENT_ID
+from shared.pseudonym import Pseudonymiser
+
+if TYPE_CHECKING:
+    from shared.pseudonym import ClientMatcher
+
+_FREE_TEXT = ("raw_input", "error_message")
 
 
 @dataclass(frozen=True)
@@ -68,7 +76,23 @@ class OpsBucket:
 
 
 class EventStore(abc.ABC):
-    """Events, drift reports and alerts, with the queries monitoring needs."""
+    """Events, drift reports and alerts, with the queries monitoring needs.
+
+    ``pseudonymiser`` (set by :func:`shared.store.factory.make_store` from
+    ``PSEUDONYMISATION_KEY``) pseudonymises, on the way out of :meth:`get_event`
+    and :meth:`recent_events`, a client id left in clear in free text stored
+    before such text was pseudonymised: what the dashboard shows holds none.
+    """
+
+    pseudonymiser: Pseudonymiser = Pseudonymiser(None)
+
+    def shown(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """``doc`` with any clear client id in its free text replaced by its pseudonym (in place)."""
+        for name in _FREE_TEXT:
+            value = doc.get(name)
+            if isinstance(value, str) and CLIENT_ID in value:
+                doc[name] = self.pseudonymiser.text(value)
+        return doc
 
     # --- lifecycle -------------------------------------------------------
     @abc.abstractmethod
@@ -165,6 +189,41 @@ class EventStore(abc.ABC):
     @abc.abstractmethod
     def list_model_events(self, limit: int = 100, window: TimeWindow | None = None) -> list[dict[str, Any]]:
         """Registry moves, newest first."""
+    # --- erasure and access (GDPR art. 15 and 17) ------------------------------------
+    @abc.abstractmethod
+    def find_client(self, matcher: ClientMatcher) -> dict[str, list[dict[str, Any]]]:
+        """Every stored document about one client, per collection of :data:`shared.store.personal.PERSONAL_DATA`.
+
+        A document is about the client when a reference field holds its pseudonym,
+        or a free-text field holds the pseudonym or (text stored before it was
+        pseudonymised) the clear id after the ``SK_ID_CURR`` key.
+
+        Returns:
+            ``{collection: [documents]}`` for every listed collection (empty lists included).
+        """
+
+    @abc.abstractmethod
+    def forget_client(self, matcher: ClientMatcher, *, dry_run: bool = False) -> dict[str, int]:
+        """Delete every document :meth:`find_client` finds (core API only in Elasticsearch: search, then bulk delete).
+
+        Idempotent: a second call finds nothing and deletes nothing. Writes no audit record
+        (the caller does, with :meth:`save_audit`).
+
+        Args:
+            matcher: the client.
+            dry_run: count only, delete nothing.
+
+        Returns:
+            ``{collection: documents deleted (or that would be)}`` for every listed collection.
+        """
+
+    @abc.abstractmethod
+    def save_audit(self, record: Mapping[str, Any]) -> str:
+        """Store one audit record (must hold ``audit_id`` and ``timestamp``; never a client id); returns its id."""
+
+    @abc.abstractmethod
+    def list_audit(self, limit: int = 100, window: TimeWindow | None = None) -> list[dict[str, Any]]:
+        """Audit records, newest first."""
 
     # --- retention ---------------------------------------------------------------
     @abc.abstractmethod

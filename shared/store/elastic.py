@@ -27,7 +27,9 @@ from elasticsearch import ApiError, Elasticsearch, TransportError
 from shared.store import common, elastic_aggs
 from shared.store.base import EventStore, IndexResult, OpsBucket, TimeWindow
 from shared.store.elastic_errors import classify_item_error, item_reason, translate_errors
+from shared.store.elastic_personal import ElasticPersonalData
 from shared.store.mapping import DocumentError, event_key, events_template, parse_timestamp, side_index_body
+from shared.store.personal import AUDIT_INDEX
 
 PAGE = 10_000  # hits per page: Elasticsearch's default max_result_window
 READ_THREADS = 2  # concurrent page reads of a big sample (the server fetches while the client parses)
@@ -106,7 +108,7 @@ def _gc_paused() -> Iterator[None]:
         gc.enable()
 
 
-class ElasticsearchEventStore(EventStore):
+class ElasticsearchEventStore(ElasticPersonalData, EventStore):
     """Events, drift reports and alerts in Elasticsearch.
 
     Args:
@@ -126,6 +128,7 @@ class ElasticsearchEventStore(EventStore):
         self.reports_index = f"{prefix}-drift-reports"
         self.alerts_index = f"{prefix}-alerts"
         self.model_events_index = f"{prefix}-model-events"
+        self.audit_index = f"{prefix}-{AUDIT_INDEX}"
         self._day_re = re.compile(rf"^{re.escape(prefix)}-events-(\d{{4}})\.(\d{{2}})\.(\d{{2}})$")
 
     def __repr__(self) -> str:
@@ -152,7 +155,7 @@ class ElasticsearchEventStore(EventStore):
     def _side_indices(self) -> tuple[tuple[str, str], ...]:
         """(index, id field) of every index beside the daily event indices."""
         return ((self.reports_index, "report_id"), (self.alerts_index, "alert_id"),
-                (self.model_events_index, "model_event_id"))
+                (self.model_events_index, "model_event_id"), (self.audit_index, "audit_id"))
 
     def close(self) -> None:
         """Close the client's connections."""
@@ -258,12 +261,12 @@ class ElasticsearchEventStore(EventStore):
     def get_event(self, event_id: str) -> dict[str, Any] | None:
         """One event by id, or None."""
         hits = self._search(query={"ids": {"values": [event_id]}}, size=1)["hits"]["hits"]
-        return hits[0]["_source"] if hits else None
+        return self.shown(hits[0]["_source"]) if hits else None
 
     @translate_errors
     def recent_events(self, limit: int = 50, window: TimeWindow | None = None) -> list[dict[str, Any]]:
         """The newest events, newest first (whole documents)."""
-        return self._newest(self._query(window), limit, _source)
+        return self._newest(self._query(window), limit, lambda hit: self.shown(_source(hit)))
 
     @translate_errors
     def shadow_events(self, window: TimeWindow | None = None, limit: int = 10_000) -> list[dict[str, Any]]:
@@ -456,6 +459,14 @@ class ElasticsearchEventStore(EventStore):
     def list_model_events(self, limit: int = 100, window: TimeWindow | None = None) -> list[dict[str, Any]]:
         """Registry moves, newest first."""
         return self._list_side(self.model_events_index, limit, window)
+    def save_audit(self, record: Mapping[str, Any]) -> str:
+        """Store one audit record (must hold ``audit_id`` and ``timestamp``); returns its id."""
+        return self._save_side(self.audit_index, "audit_id", record)
+
+    @translate_errors
+    def list_audit(self, limit: int = 100, window: TimeWindow | None = None) -> list[dict[str, Any]]:
+        """Audit records, newest first."""
+        return self._list_side(self.audit_index, limit, window)
 
     # --- retention ---------------------------------------------------------------
     def event_indices(self) -> dict[str, date]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from shared.pseudonym import Pseudonymiser
 from shared.settings import BaseServiceSettings
 from shared.store.base import EventStore
 
@@ -20,14 +21,18 @@ def make_store(settings: BaseServiceSettings) -> EventStore:
     Returns:
         An :class:`ElasticsearchEventStore` or a :class:`SQLiteEventStore`.
     """
+    store: EventStore
     if settings.elasticsearch_url:
         from shared.store.elastic import ElasticsearchEventStore, make_client
 
         client = make_client(settings.elasticsearch_url, **settings.elasticsearch_options())
-        return ElasticsearchEventStore(client, settings.es_index_prefix)
-    from shared.store.sqlite import SQLiteEventStore
+        store = ElasticsearchEventStore(client, settings.es_index_prefix)
+    else:
+        from shared.store.sqlite import SQLiteEventStore
 
-    return SQLiteEventStore(settings.sqlite_path)
+        store = SQLiteEventStore(settings.sqlite_path)
+    store.pseudonymiser = Pseudonymiser(settings.pseudonymisation_key)
+    return store
 
 
 def describe(store: EventStore) -> str:

@@ -22,10 +22,12 @@ import orjson
 from shared.store import common
 from shared.store.base import EventStore, IndexResult, OpsBucket, TimeWindow
 from shared.store.mapping import DocumentError, check_event, event_key, parse_timestamp
+from shared.store.personal import AUDIT_TABLE
+from shared.store.sqlite_personal import SQLitePersonalData
 from shared.store.sqlite_schema import DOC_COLUMNS, SCHEMA, TABLE_COLUMNS, added_columns, event_row, row_to_event
 
 
-class SQLiteEventStore(EventStore):
+class SQLiteEventStore(SQLitePersonalData, EventStore):
     """Events, drift reports and alerts in one SQLite file.
 
     Args:
@@ -54,6 +56,7 @@ class SQLiteEventStore(EventStore):
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute("PRAGMA secure_delete=ON")  # a deleted row is overwritten, not left in a free page
             self._local.conn = conn
             with self._connections_lock:
                 self._connections.append(conn)
@@ -144,7 +147,7 @@ class SQLiteEventStore(EventStore):
     def get_event(self, event_id: str) -> dict[str, Any] | None:
         """One event by id, or None."""
         row = self._conn().execute(f"SELECT {DOC_COLUMNS} FROM events WHERE event_id = ?", (event_id,)).fetchone()
-        return row_to_event(row) if row else None
+        return self.shown(row_to_event(row)) if row else None
 
     def recent_events(self, limit: int = 50, window: TimeWindow | None = None) -> list[dict[str, Any]]:
         """The newest events, newest first (whole documents)."""
@@ -152,7 +155,7 @@ class SQLiteEventStore(EventStore):
         rows = self._conn().execute(
             f"SELECT {DOC_COLUMNS} FROM events{where} ORDER BY ts DESC, event_id DESC LIMIT ?", [*params, limit]
         )
-        return [row_to_event(row) for row in rows]
+        return [self.shown(row_to_event(row)) for row in rows]
 
     def sample_applications(self, window: TimeWindow | None = None, limit: int = 100_000) -> list[dict[str, Any]]:
         """The newest ``limit`` scored applications: raw features plus ``score`` and ``timestamp``."""
@@ -293,6 +296,13 @@ class SQLiteEventStore(EventStore):
     def list_model_events(self, limit: int = 100, window: TimeWindow | None = None) -> list[dict[str, Any]]:
         """Registry moves, newest first."""
         return self._list_side("model_events", limit, window)
+    def save_audit(self, record: Mapping[str, Any]) -> str:
+        """Store one audit record (must hold ``audit_id`` and ``timestamp``); returns its id."""
+        return self._save_side(AUDIT_TABLE, "audit_id", record)
+
+    def list_audit(self, limit: int = 100, window: TimeWindow | None = None) -> list[dict[str, Any]]:
+        """Audit records, newest first."""
+        return self._list_side(AUDIT_TABLE, limit, window)
 
     # --- retention ---------------------------------------------------------------
     def apply_retention(self, days: int, now: datetime | None = None) -> int:
@@ -302,4 +312,5 @@ class SQLiteEventStore(EventStore):
             dropped = conn.execute("SELECT COUNT(DISTINCT day) FROM events WHERE day < ?", (cutoff,)).fetchone()[0]
             conn.execute("DELETE FROM events WHERE day < ?", (cutoff,))
         return int(dropped)
+
 

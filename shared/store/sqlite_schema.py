@@ -37,6 +37,10 @@ SCHEMA = (
     "CREATE INDEX IF NOT EXISTS alerts_ts ON alerts (ts)",
     "CREATE TABLE IF NOT EXISTS model_events (model_event_id TEXT PRIMARY KEY, ts INTEGER NOT NULL, doc TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS model_events_ts ON model_events (ts)",
+    "CREATE TABLE IF NOT EXISTS audit (audit_id TEXT PRIMARY KEY, ts INTEGER NOT NULL, doc TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS audit_ts ON audit (ts)",
+    # erasure and access look clients up by their pseudonym
+    "CREATE INDEX IF NOT EXISTS events_client_ref ON events (client_ref)",
 )
 
 # The columns that rebuild a document, in the order row_to_event reads them.

@@ -161,3 +161,18 @@ def test_the_queue_is_unavailable_without_worker_code(gateway_settings: Any) -> 
 ])
 def test_failure_reason_is_the_last_line_without_module_path(exc_string: str | None, reason: str) -> None:
     assert failure_reason(exc_string) == reason
+
+
+def test_a_job_holding_a_clear_client_id_expires_in_every_state(make_client: Any) -> None:
+    from rq.job import Job
+
+    idle = make_client(embedded_worker=False, job_queue_ttl=120, job_result_ttl=60)
+    queued = post_json(idle, "/v1/jobs", example_application()).json()["job_id"]
+    redis = idle.app.state.resources.redis  # type: ignore[attr-defined]
+    assert 0 < redis.ttl(f"rq:job:{queued}") <= 120  # discarded if no worker takes it in time
+    job = Job.fetch(queued, connection=redis, serializer=JOB_SERIALIZER)
+    assert (job.ttl, job.result_ttl, job.failure_ttl) == (120, 60, 60)
+    working = make_client(job_queue_ttl=120, job_result_ttl=60)
+    done = post_json(working, "/v1/jobs", example_application()).json()["job_id"]
+    assert poll(working, done)["status"] == "finished"
+    assert 0 < working.app.state.resources.redis.ttl(f"rq:job:{done}") <= 60  # type: ignore[attr-defined]

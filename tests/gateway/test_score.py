@@ -140,9 +140,12 @@ def test_an_invalid_application_emits_one_invalid_event_with_the_raw_input(clien
     assert event["status"] == "invalid" and event["error_type"] == "validation"
     assert event["request_id"] == response.json()["request_id"]
     assert "DAYS_BIRTH" in event["error_message"]
-    assert orjson.loads(event["raw_input"])["DAYS_BIRTH"] == FIVE_YEARS
+    kept = orjson.loads(event["raw_input"])
+    assert kept["DAYS_BIRTH"] == FIVE_YEARS
     assert event["features"] == {} and event["score"] is None
-    assert event["client_ref"] == pseudonymise(100002, "test-pseudonymisation-key")
+    # the client id is kept as its pseudonym, never in clear (the refused input is stored as sent otherwise)
+    assert kept["SK_ID_CURR"] == event["client_ref"] == pseudonymise(100002, "test-pseudonymisation-key")
+    assert "100002" not in event["raw_input"]
 
 
 @pytest.mark.parametrize("body", [b'{"SK_ID_CURR": 1,', b"", b"not json at all", b"{'single': 'quotes'}"])
@@ -153,6 +156,9 @@ def test_malformed_json_is_a_400_with_a_clear_message(client: TestClient, body: 
     assert response.json()["message"].startswith("the body is not valid JSON")
     [event] = events(client)
     assert event["status"] == "invalid" and event["error_type"] == "malformed_json"
+    if body.startswith(b'{"SK_ID_CURR": 1,'):  # no JSON, yet the id is found, pseudonymised, and names the client
+        assert event["client_ref"] == pseudonymise(1, "test-pseudonymisation-key") in event["raw_input"]
+        assert '"SK_ID_CURR": 1,' not in event["raw_input"]
 
 
 def test_json_that_is_not_an_object_is_a_422(client: TestClient) -> None:

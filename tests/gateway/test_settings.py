@@ -54,3 +54,13 @@ def test_web_concurrency_sets_the_workers_and_retry_intervals_parse(monkeypatch:
 def test_there_is_no_score_fast_path_setting() -> None:
     """POST /v1/score has one code path: nothing to switch."""
     assert "score_fast_path" not in GatewaySettings.model_fields
+
+
+def test_a_job_holds_the_clear_client_id_at_most_a_day(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("API_KEYS", "k")
+    settings = GatewaySettings()
+    # 1 h in the queue, 4 attempts of 30 s with 1 + 5 + 15 s between them, 1 h for the result
+    assert settings.job_clear_id_max_s == 3600 + 4 * 30 + 21 + 3600 <= 86_400
+    monkeypatch.setenv("JOB_RESULT_TTL", "86000")
+    with pytest.raises(ValidationError, match="JOB_QUEUE_TTL or JOB_RESULT_TTL"):
+        GatewaySettings()

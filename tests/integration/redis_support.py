@@ -1,7 +1,7 @@
 """Real-Redis helpers of the gateway and worker integration tests.
 
 Each test gets its own database of the shared test Redis (``make services``),
-flushed before and after: DBs 7 to 11 and 14 are this suite's (12 is the e2e
+flushed before and after: DBs 7 to 11, 14 and 15 are this suite's (12 is the e2e
 stack test's, 13 the async benchmark's). A test that stops Redis starts its own
 ``redis-server`` on a free port instead. Worker pools run as ``python -m worker
 pool`` subprocesses, bounded in time, on 127.0.0.1 only.
@@ -28,7 +28,7 @@ from tests.utils.servers import require_redis
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-DATABASES = {"champion": 7, "jobs": 8, "pool": 9, "kill": 10, "sample": 11, "outage": 14}
+DATABASES = {"champion": 7, "jobs": 8, "pool": 9, "kill": 10, "sample": 11, "outage": 14, "planted": 15}
 
 
 def db_url(base: str, db: int) -> str:

@@ -90,3 +90,17 @@ def test_missing_bundle_is_a_clear_error(settings: MonitoringSettings, store: SQ
     job = DriftJob(settings.model_copy(update={"model_dir": tmp_path / "nowhere"}), store)  # no calculator given
     with pytest.raises(ReferenceDataError, match="make bundle"):
         job.run()
+
+
+def test_a_client_id_never_reaches_the_html_report_in_clear(settings: MonitoringSettings, store: SQLiteEventStore,
+                                                            fitted_calculator, monkeypatch: pytest.MonkeyPatch) -> None:
+    import monitoring.drift.html as html_module
+    from shared.pseudonym import pseudonymise
+
+    render = html_module.render_widgets
+    monkeypatch.setattr(html_module, "render_widgets",
+                        lambda widgets: render(widgets) + '<script>{"SK_ID_CURR": 661204}</script>')
+    _fill(store, 600)
+    result = DriftJob(settings, store, fitted_calculator).run(WindowSpec(hours=2))
+    text = Path(result.report_html or "").read_text()
+    assert "661204" not in text and pseudonymise(661204, settings.pseudonymisation_key) in text

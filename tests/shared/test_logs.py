@@ -27,3 +27,23 @@ def test_every_service_logs_through_the_same_formatter() -> None:
     assert gateway.logs.JsonFormatter is JsonFormatter
     assert monitoring.logs.JsonFormatter is JsonFormatter
     assert worker.__main__.JsonFormatter is JsonFormatter
+
+
+def test_a_client_id_never_reaches_a_line_in_clear() -> None:
+    from shared.pseudonym import pseudonymise
+
+    body = '{"SK_ID_CURR": 318442, "AMT_CREDIT": 1'  # malformed: cut after a field
+    record = logging.LogRecord("gateway", logging.WARNING, __file__, 1, "refused %s", (body,), None)
+    record.application = {"SK_ID_CURR": 318442}
+    try:
+        raise ValueError("SK_ID_CURR=" + str(318442) + " is odd")
+    except ValueError:
+        import sys
+
+        record.exc_info = sys.exc_info()
+    keyed = JsonFormatter("log-key").format(record)
+    assert "318442" not in keyed
+    line = orjson.loads(keyed)
+    ref = pseudonymise(318442, "log-key")
+    assert ref in line["msg"] and line["application"]["SK_ID_CURR"] == ref and ref in line["exc"]
+    assert "318442" not in JsonFormatter().format(record)

@@ -267,3 +267,25 @@ def test_drops_while_redis_is_down_are_recorded_once_it_is_back(fake: Switchable
     finally:
         pub.close()
     assert recorded_losses(fake.real) == 7
+
+
+def test_client_ids_in_free_text_reach_neither_the_stream_nor_the_spool(fake: SwitchableRedis,
+                                                                         tmp_path: Path) -> None:
+    from shared.pseudonym import pseudonymise
+
+    pub = EventPublisher(fake, STREAM, spool_dir=tmp_path, retry_interval_s=60, pseudonymisation_key="pub-key")
+    fake.down = True  # first to the spool
+    malformed = ScoringEvent(path="sync", status="invalid", raw_input='{"SK_ID_CURR": 902211,,')
+    failed = make_event(status="error", error_message="KeyError: {'SK_ID_CURR': 902211}")
+    assert pub.publish(malformed) and pub.publish(failed)
+    assert pub.flush()
+    spooled = b"".join(path.read_bytes() for path in tmp_path.rglob("*.jsonl"))
+    assert spooled.count(b"\n") == 2 and b"902211" not in spooled
+    fake.down = False
+    pub.close()
+    stored = [orjson.loads(fields[b"event"]) for _, fields in fake.real.xrange(STREAM)]
+    ref = pseudonymise(902211, "pub-key")
+    assert len(stored) == 2 and b"902211" not in orjson.dumps(stored)
+    assert stored[0]["client_ref"] == ref and ref in stored[0]["raw_input"]  # found for erasure by its ref
+    assert ref in stored[1]["error_message"]
+    assert malformed.raw_input == '{"SK_ID_CURR": 902211,,'  # the caller's object is left as it was

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 from pathlib import Path
@@ -10,7 +11,7 @@ import lightgbm as lgb
 import numpy as np
 import pytest
 
-from shared.columns import CLIENT_ID, feature_names
+from shared.columns import feature_names
 from shared.encoding import EncodingState, encode
 from shared.scorer import Calibration, Scorer
 from training.bundle import bundle_files, read_metadata, read_reference, staging
@@ -92,7 +93,7 @@ def test_scorer_scores_equal_lightgbm(tiny_bundle: Path, reference: list[dict], 
 def test_reference_lines_are_raw_applications_with_their_score(tiny_bundle: Path, reference: list[dict]) -> None:
     """The reference ``score`` is the calibrated probability, as production events carry it."""
     assert len(reference) == 3_000
-    expected_keys = {CLIENT_ID, *feature_names(), "score"}
+    expected_keys = {*feature_names(), "score"}  # no client id: see the test below
     assert all(set(row) == expected_keys for row in reference)
     assert any(row["EXT_SOURCE_1"] is None for row in reference)  # missing stays missing (null)
     scorer = Scorer.load(tiny_bundle)
@@ -104,6 +105,12 @@ def test_reference_lines_are_raw_applications_with_their_score(tiny_bundle: Path
 
     with gzip.open(tiny_bundle / "reference.jsonl.gz", "rt") as handle:
         assert isinstance(json.loads(handle.readline()), dict)
+
+
+def test_the_reference_sample_keeps_no_client_id(tiny_bundle: Path, reference: list[dict]) -> None:
+    assert reference and not any("SK_ID_CURR" in row for row in reference)
+    with gzip.open(tiny_bundle / "reference.jsonl.gz", "rb") as handle:
+        assert b"SK_ID_CURR" not in handle.read()
 
 
 def test_staging_replaces_the_old_bundle_only_on_success(tmp_path: Path) -> None:

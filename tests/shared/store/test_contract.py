@@ -310,3 +310,124 @@ def test_sample_cut_through_one_millisecond_keeps_the_larger_event_ids(store: Ev
     assert [row["score"] for row in sample] == [0.9] * 30 + [i / 100 for i in range(49, 29, -1)]
     assert [e["event_id"] for e in store.recent_events(1000, W)] == expected + [
         f"tie-{i:02d}" for i in range(29, -1, -1)] + [f"old-{i:02d}" for i in range(40)]
+
+
+# --- erasure and access -----------------------------------------------------------------
+KEY = "contract-key"
+
+
+def test_find_and_forget_one_client_everywhere_then_nothing_is_left(store: EventStore,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.pseudonym import ClientMatcher, pseudonymise
+    from shared.store.personal import PERSONAL_DATA
+
+    if type(store).__module__ == "shared.store.elastic":
+        monkeypatch.setattr("shared.store.elastic_personal.ElasticPersonalData.page", 2)  # several pages each
+    ref_a, ref_b = pseudonymise(700001, KEY), pseudonymise(700002, KEY)
+    at = T0 + timedelta(minutes=5)
+    about_a = [
+        make_event(at, event_id="a-ok", client_ref=ref_a),
+        # text stored before it was pseudonymised: the clear id, in a malformed body, no client_ref
+        make_event(at, status="invalid", event_id="a-legacy", client_ref=None,
+                   raw_input='{"SK_ID_CURR" : "700001", "AMT_CREDIT": '),
+        make_event(at, status="invalid", event_id="a-batch", client_ref=ref_b,  # a batch body naming both
+                   raw_input=f'{{"applications": [{{"SK_ID_CURR": "{ref_b}"}}, {{"SK_ID_CURR": "{ref_a}"}}]}}'),
+        make_event(at, status="error", event_id="a-error", client_ref=None, error_message=f"failed for {ref_a}"),
+    ]
+    others = [
+        make_event(at, event_id="b-ok", client_ref=ref_b),
+        make_event(at, status="invalid", event_id="b-near", client_ref=None, raw_input='{"SK_ID_CURR": 7000012}'),
+        make_event(at, event_id="nobody", client_ref=None),
+    ]
+    assert store.index_events(about_a + others).indexed == 7
+    store.save_alert({"alert_id": "al-a", "timestamp": "2026-03-10T10:06:00Z", "message": f"client {ref_a}"})
+    store.save_alert({"alert_id": "al-x", "timestamp": "2026-03-10T10:07:00Z", "message": "error rate"})
+    store.save_report({"report_id": "rep-1", "timestamp": "2026-03-10T10:08:00Z", "share_drifted": 0.0})
+    store.refresh()
+    matcher = ClientMatcher.for_client("700001", KEY)
+
+    found = store.find_client(matcher)
+    assert set(found) == {kind.name for kind in PERSONAL_DATA}
+    assert sorted(e["event_id"] for e in found["events"]) == ["a-batch", "a-error", "a-legacy", "a-ok"]
+    assert [a["alert_id"] for a in found["alerts"]] == ["al-a"]
+    assert found["drift_reports"] == [] and found["outcomes"] == []
+    expected = {"events": 4, "alerts": 1, "outcomes": 0, "drift_reports": 0, "performance_reports": 0}
+    assert store.forget_client(matcher, dry_run=True) == expected
+    assert store.count_events() == 7 and len(store.list_alerts()) == 2  # a dry run deletes nothing
+
+    assert store.forget_client(matcher) == expected
+    store.refresh()
+    assert all(docs == [] for docs in store.find_client(matcher).values())
+    assert sorted(e["event_id"] for e in store.recent_events(50)) == ["b-near", "b-ok", "nobody"]
+    assert [a["alert_id"] for a in store.list_alerts()] == ["al-x"] and len(store.list_reports()) == 1
+    assert store.forget_client(matcher) == dict.fromkeys(expected, 0)  # idempotent
+    assert [e["event_id"] for e in store.find_client(ClientMatcher.for_client(700002, KEY))["events"]] == ["b-ok"]
+
+
+def test_a_collection_added_to_the_list_is_covered_by_reference_and_by_link(store: EventStore,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new store of client data (here "verdicts") needs one line in PERSONAL_DATA, nothing else."""
+    from shared.pseudonym import ClientMatcher, pseudonymise
+    from shared.store import personal
+
+    verdicts = personal.PersonalData("verdicts", "verdicts", "verdicts", linked_by=("event_id",))
+    monkeypatch.setattr(personal, "PERSONAL_DATA", (*personal.PERSONAL_DATA, verdicts))
+    ref = pseudonymise(700003, KEY)
+    docs = [{"verdict_id": "by-ref", "client_ref": ref, "event_id": None},
+            {"verdict_id": "by-event", "client_ref": None, "event_id": "mine"},  # sent with the event id only
+            {"verdict_id": "other", "client_ref": pseudonymise(700004, KEY), "event_id": "theirs"}]
+    assert store.index_events([make_event(T0, event_id="mine", client_ref=ref),
+                               make_event(T0, event_id="theirs", client_ref=None)]).indexed == 2
+    extra_index = _add_verdicts(store, docs)
+    try:
+        store.refresh()
+        matcher = ClientMatcher.for_client(700003, KEY)
+        assert sorted(v["verdict_id"] for v in store.find_client(matcher)["verdicts"]) == ["by-event", "by-ref"]
+        assert store.forget_client(matcher)["verdicts"] == 2
+        store.refresh()
+        assert store.find_client(matcher)["verdicts"] == [] and store.forget_client(matcher)["verdicts"] == 0
+        other = ClientMatcher.for_client(700004, KEY)
+        assert [v["verdict_id"] for v in store.find_client(other)["verdicts"]] == ["other"]
+    finally:
+        if extra_index:
+            store.client.options(ignore_status=404).indices.delete(index=extra_index)  # type: ignore[attr-defined]
+
+
+def _add_verdicts(store: EventStore, docs: list[dict[str, Any]]) -> str | None:
+    """The "verdicts" collection in the store's own terms; returns the index to delete after (Elasticsearch)."""
+    if type(store).__module__ == "shared.store.elastic":
+        es: Any = store
+        index = f"{es.prefix}-verdicts"
+        es.client.indices.create(index=index, mappings={"properties": {
+            name: {"type": "keyword"} for name in ("verdict_id", "client_ref", "event_id")}})
+        for doc in docs:
+            es.client.index(index=index, id=doc["verdict_id"], document=doc, refresh=True)
+        return index
+    with store._write() as conn:  # type: ignore[attr-defined]
+        conn.execute("CREATE TABLE verdicts (verdict_id TEXT, client_ref TEXT, event_id TEXT)")
+        conn.executemany("INSERT INTO verdicts VALUES (?, ?, ?)",
+                         [(d["verdict_id"], d["client_ref"], d["event_id"]) for d in docs])
+    return None
+
+
+def test_audit_records_round_trip_newest_first(store: EventStore) -> None:
+    for i in range(3):
+        store.save_audit({"audit_id": f"au-{i}", "timestamp": f"2026-03-10T10:0{i}:00Z", "action": "forget",
+                          "deleted": {"events": i}, "total": i})
+    store.refresh()
+    records = store.list_audit()
+    assert [r["audit_id"] for r in records] == ["au-2", "au-1", "au-0"]
+    assert records[0]["deleted"] == {"events": 2}
+
+
+def test_reads_never_show_a_clear_id_left_in_old_free_text(store: EventStore) -> None:
+    from shared.pseudonym import Pseudonymiser, pseudonymise
+
+    legacy = make_event(T0, status="invalid", event_id="legacy", client_ref=None,
+                        raw_input='{"SK_ID_CURR": 700009, "AMT_CREDIT": "x"}', error_message="SK_ID_CURR=700009")
+    assert store.index_events([legacy]).indexed == 1
+    store.refresh()
+    store.pseudonymiser = Pseudonymiser(KEY)  # what make_store sets from PSEUDONYMISATION_KEY
+    for shown in (store.get_event("legacy"), store.recent_events(5)[0]):
+        assert shown is not None and "700009" not in str(shown)
+        assert pseudonymise(700009, KEY) in shown["raw_input"] and pseudonymise(700009, KEY) in shown["error_message"]

@@ -20,6 +20,13 @@ def test_sqlite_when_no_elasticsearch_url(monkeypatch: pytest.MonkeyPatch, tmp_p
     assert describe(store) == f"sqlite {tmp_path / 'e.sqlite3'}"
 
 
+def test_the_store_pseudonymises_with_the_settings_key(tmp_path: Path) -> None:
+    from shared.pseudonym import pseudonymise
+
+    store = make_store(BaseServiceSettings(sqlite_path=tmp_path / "e.sqlite3", pseudonymisation_key="factory-key"))
+    assert store.pseudonymiser.text("SK_ID_CURR=12") == f"SK_ID_CURR={pseudonymise(12, 'factory-key')}"
+
+
 def test_elasticsearch_when_url_set(monkeypatch: pytest.MonkeyPatch) -> None:
     from shared.store.elastic import ElasticsearchEventStore
 
