@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from shared.store.outcome_base import OutcomeStore
+
 
 @dataclass(frozen=True)
 class TimeWindow:
@@ -67,8 +69,9 @@ class OpsBucket:
     queue_wait_p95: float | None = None
 
 
-class EventStore(abc.ABC):
-    """Events, drift reports and alerts, with the queries monitoring needs."""
+class EventStore(OutcomeStore):
+    """Events, drift reports and alerts, with the queries monitoring needs (and the outcomes, see
+    :class:`~shared.store.outcome_base.OutcomeStore`)."""
 
     # --- lifecycle -------------------------------------------------------
     @abc.abstractmethod

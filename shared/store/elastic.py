@@ -27,6 +27,7 @@ from elasticsearch import ApiError, Elasticsearch, TransportError
 from shared.store import common, elastic_aggs
 from shared.store.base import EventStore, IndexResult, OpsBucket, TimeWindow
 from shared.store.elastic_errors import classify_item_error, item_reason, translate_errors
+from shared.store.elastic_outcomes import ElasticOutcomes
 from shared.store.mapping import DocumentError, event_key, events_template, parse_timestamp, side_index_body
 
 PAGE = 10_000  # hits per page: Elasticsearch's default max_result_window
@@ -66,6 +67,23 @@ def _application(hit: dict[str, Any]) -> dict[str, Any]:
     return item
 
 
+_SUMMARY_FIELDS: list[Any] = [
+    "event_id", {"field": "timestamp", "format": "strict_date_optional_time"}, "request_id", "client_ref",
+    "status", "model_version", "score", "decision", "threshold", "features.CODE_GENDER", "features.DAYS_BIRTH",
+]
+_SUMMARY_KEYS = {"features.CODE_GENDER": "CODE_GENDER", "features.DAYS_BIRTH": "DAYS_BIRTH"}
+
+
+def _summary(hit: dict[str, Any]) -> dict[str, Any]:
+    """An event context read from doc values (see :func:`shared.store.outcome_base.event_context`)."""
+    values = hit.get("fields", {})
+    row = {_SUMMARY_KEYS.get(name, name): None for name in (f if isinstance(f, str) else f["field"]
+                                                            for f in _SUMMARY_FIELDS)}
+    for name, value in values.items():
+        row[_SUMMARY_KEYS.get(name, name)] = value[0]
+    return row
+
+
 def _in_range(query: dict[str, Any], since: int, until: int) -> dict[str, Any]:
     """``query`` restricted to timestamps in ``[since, until)`` (epoch ms)."""
     return {"bool": {"filter": [query, {"range": {"timestamp": {"gte": since, "lt": until,
@@ -85,8 +103,8 @@ def _gc_paused() -> Iterator[None]:
         gc.enable()
 
 
-class ElasticsearchEventStore(EventStore):
-    """Events, drift reports and alerts in Elasticsearch.
+class ElasticsearchEventStore(ElasticOutcomes, EventStore):
+    """Events, drift reports, alerts, outcomes and performance runs in Elasticsearch.
 
     Args:
         client: an Elasticsearch client, or the server's URL.
@@ -126,6 +144,7 @@ class ElasticsearchEventStore(EventStore):
                 except ApiError as exc:  # another process created it in between
                     if "resource_already_exists_exception" not in str(exc):
                         raise
+        self.setup_outcomes()
 
     def close(self) -> None:
         """Close the client's connections."""
@@ -142,7 +161,8 @@ class ElasticsearchEventStore(EventStore):
     @translate_errors
     def refresh(self) -> None:
         """Make every write so far visible to searches."""
-        self.client.indices.refresh(index=[self.events_pattern, self.reports_index, self.alerts_index],
+        self.client.indices.refresh(index=[self.events_pattern, self.reports_index, self.alerts_index,
+                                           *self.outcome_indices()],
                                     ignore_unavailable=True, allow_no_indices=True)
 
     @translate_errors
@@ -151,10 +171,12 @@ class ElasticsearchEventStore(EventStore):
         rows: Any = self.client.cat.indices(index=f"{self.prefix}-*", h="index", format="json",
                                             expand_wildcards="all").body
         names = [row["index"] for row in rows]
-        names = [n for n in names if self._day_re.match(n) or n in (self.reports_index, self.alerts_index)]
+        side = (self.reports_index, self.alerts_index, *self.outcome_indices())
+        names = [n for n in names if self._day_re.match(n) or n in side]
         if names:
             self.client.indices.delete(index=names, ignore_unavailable=True)
         self.client.options(ignore_status=404).indices.delete_index_template(name=f"{self.prefix}-events")
+        self.client.options(ignore_status=404).indices.delete_index_template(name=self.outcomes_index)
         return names
 
     # --- events ------------------------------------------------------------
@@ -249,8 +271,20 @@ class ElasticsearchEventStore(EventStore):
         """
         return self._newest(self._query(window, "ok"), limit, _application)
 
+    @translate_errors
+    def scored_summaries(self, window: TimeWindow | None = None, limit: int = 100_000) -> list[dict[str, Any]]:
+        """The newest ``limit`` scored events of the window, newest first, as contexts.
+
+        Read from doc values (``_source`` off): every field asked is a keyword,
+        a date, an integer or a ``double``, whose doc values are exact, and the
+        server then skips loading the 120-feature documents.
+        """
+        fetch = {"source": False, "docvalue_fields": _SUMMARY_FIELDS}
+        return self._newest(self._query(window, "ok"), limit, _summary, fetch)
+
     def _newest(self, query: dict[str, Any], limit: int,
-                convert: Callable[[dict[str, Any]], dict[str, Any]]) -> list[dict[str, Any]]:
+                convert: Callable[[dict[str, Any]], dict[str, Any]],
+                fetch: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """Hits newest first (ties: larger ``event_id`` first), up to ``limit``, each through ``convert``.
 
         Up to one page: one sorted search. Beyond, on a point in time: date
@@ -264,7 +298,8 @@ class ElasticsearchEventStore(EventStore):
         included, as one sorted read would give them.
         """
         if limit <= PAGE:
-            response = self._search(query=query, size=limit, sort=_SORT_NEWEST, track_total_hits=False)
+            response = self._search(query=query, size=limit, sort=_SORT_NEWEST, track_total_hits=False,
+                                    **(fetch or {}))
             return [convert(hit) for hit in response.get("hits", {}).get("hits", [])]
         pit = _Pit(self.client.open_point_in_time(index=self.events_pattern, keep_alive=_KEEP_ALIVE,
                                                   index_filter=query, ignore_unavailable=True,
@@ -273,7 +308,7 @@ class ElasticsearchEventStore(EventStore):
             with _gc_paused():  # 100,000 parsed documents: the cyclic GC would rescan them after every page
                 ranges = self._time_ranges(pit, query, limit)
                 with ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="es-read") as pool:
-                    parts = pool.map(lambda bounds: self._read_range(pit, query, bounds, convert), ranges)
+                    parts = pool.map(lambda bounds: self._read_range(pit, query, bounds, convert, fetch), ranges)
                     rows = [row for part in parts for row in part]
         finally:
             self.client.options(ignore_status=404).close_point_in_time(id=pit.id)
@@ -329,14 +364,15 @@ class ElasticsearchEventStore(EventStore):
         return [(int(b["key"]), int(b["doc_count"])) for b in response["aggregations"]["buckets"]["buckets"]]
 
     def _read_range(self, pit: _Pit, query: dict[str, Any], bounds: tuple[int, int],
-                    convert: Callable[[dict[str, Any]], dict[str, Any]]) -> list[dict[str, Any]]:
+                    convert: Callable[[dict[str, Any]], dict[str, Any]],
+                    fetch: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """Every matching event in ``[since, until)`` (search_after pages), newest first, ties by ``event_id``."""
         ranged = _in_range(query, *bounds)
         keyed: list[tuple[int, str, dict[str, Any]]] = []
         after: list[Any] | None = None
         while True:
             page = self._pit_search(pit, ranged, size=PAGE, sort=[{"timestamp": {"order": "desc"}}],
-                                    search_after=after)
+                                    search_after=after, **(fetch or {}))
             batch = page.get("hits", {}).get("hits", [])
             keyed.extend((hit["sort"][0], hit["_id"], convert(hit)) for hit in batch)  # _id is the event_id
             if len(batch) < PAGE:

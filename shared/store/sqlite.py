@@ -22,11 +22,12 @@ import orjson
 from shared.store import common
 from shared.store.base import EventStore, IndexResult, OpsBucket, TimeWindow
 from shared.store.mapping import DocumentError, check_event, event_key, parse_timestamp
+from shared.store.sqlite_outcomes import SQLiteOutcomes
 from shared.store.sqlite_schema import DOC_COLUMNS, SCHEMA, TABLE_COLUMNS, event_row, row_to_event
 
 
-class SQLiteEventStore(EventStore):
-    """Events, drift reports and alerts in one SQLite file.
+class SQLiteEventStore(SQLiteOutcomes, EventStore):
+    """Events, drift reports, alerts, outcomes and performance runs in one SQLite file.
 
     Args:
         path: the database file (its folder is created); ``":memory:"`` is refused
@@ -76,6 +77,7 @@ class SQLiteEventStore(EventStore):
         with self._write() as conn:
             for statement in SCHEMA:
                 conn.execute(statement)
+            self.setup_outcomes(conn)
 
     def close(self) -> None:
         """Close every thread's connection."""
