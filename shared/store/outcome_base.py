@@ -30,8 +30,7 @@ OUTCOME_FIELDS = (
     "outcome_id", "status", "event_id", "request_id", "client_ref", "defaulted", "observed_at", "received_at",
     "timestamp", "model_version", "score", "decision", "threshold", "CODE_GENDER", "age_band",
 )
-# What makes two outcomes "the same": a re-send of these is unchanged, any difference an update.
-# (A pending outcome that timed out into "unmatched" and is sent again stays as it is: unchanged.)
+# What makes two outcomes "the same" (with the status, see same_outcome): a re-send is unchanged.
 OUTCOME_IDENTITY = ("event_id", "defaulted", "observed_at")
 # The fields of an event an outcome needs (``features.`` ones are read from the features).
 EVENT_CONTEXT_FIELDS = (
@@ -71,8 +70,15 @@ class OutcomeWrite:
 
 
 def same_outcome(stored: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
-    """True when ``new`` re-states ``stored`` (the fields of :data:`OUTCOME_IDENTITY` agree)."""
-    return all(stored.get(name) == new.get(name) for name in OUTCOME_IDENTITY)
+    """True when ``new`` re-states ``stored``: the fields of :data:`OUTCOME_IDENTITY` agree, and so does the status.
+
+    A pending outcome sent again after it was marked unmatched re-states it (its
+    event is still not found, or it would have come matched).
+    """
+    if not all(stored.get(name) == new.get(name) for name in OUTCOME_IDENTITY):
+        return False
+    return stored.get("status") == new.get("status") or (stored.get("status"), new.get("status")) == (UNMATCHED,
+                                                                                                    PENDING)
 
 
 class OutcomeStore(abc.ABC):
