@@ -32,8 +32,9 @@ class Population:
     defaulted: np.ndarray
     scores: np.ndarray
 
-    def outcome_items(self, observed_at: str = "2027-03-01T00:00:00Z", every: int = 1) -> list[dict[str, Any]]:
-        """Outcome items by ``event_id`` for every ``every``-th application."""
+    def outcome_items(self, observed_at: str | None = None, every: int = 1) -> list[dict[str, Any]]:
+        """Outcome items by ``event_id`` for every ``every``-th application, observed now by default."""
+        observed_at = observed_at or iso(datetime.now(UTC))
         return [{"event_id": e["event_id"], "defaulted": bool(d), "observed_at": observed_at}
                 for e, d in zip(self.events[::every], self.defaulted[::every], strict=True)]
 
