@@ -13,7 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from shared.columns import CLIENT_ID, feature_columns
 from shared.event import pseudonymise
+from shared.schema import example_application
 
 KEY = "test-key"
 CLIENT_BASE = 200_000
@@ -41,13 +43,19 @@ class Population:
 
 def population(n: int, *, seed: int = 0, start: datetime | None = None, spacing: timedelta = timedelta(seconds=1),
                versions: tuple[str, ...] = ("model-1",), threshold: float = 0.1, key: str = KEY,
-               men_refused_more: float = 0.0) -> Population:
+               men_refused_more: float = 0.0, full_features: bool = False) -> Population:
     """``n`` scored applications, ``spacing`` apart from ``start``, versions taking turns.
 
     Args:
         men_refused_more: added to the score of the applications with ``CODE_GENDER`` M (before
             the outcome is drawn, so the scores stay calibrated): a lever on disparate impact.
+        full_features: events carry the example application's 120 features (as production events
+            do) rather than only ``CODE_GENDER`` and ``DAYS_BIRTH``.
     """
+    base: dict[str, Any] = {}
+    if full_features:  # every column, None where the example has no value, as validated applications are
+        base = {c.name: None for c in feature_columns()}
+        base.update((k, v) for k, v in example_application().items() if k != CLIENT_ID)
     rng = np.random.default_rng(seed)
     start = start or datetime.now(UTC) - timedelta(days=1)
     genders = np.where(rng.random(n) < 0.65, "F", "M")
@@ -64,7 +72,7 @@ def population(n: int, *, seed: int = 0, start: datetime | None = None, spacing:
             "client_ref": pseudonymise(CLIENT_BASE + i, key), "raw_input": None, "score": score,
             "decision": "refused" if score >= threshold else "approved", "threshold": threshold, "status": "ok",
             "error_type": None, "error_message": None,
-            "features": {"CODE_GENDER": str(genders[i]), "DAYS_BIRTH": int(days_birth[i])},
+            "features": {**base, "CODE_GENDER": str(genders[i]), "DAYS_BIRTH": int(days_birth[i])},
             "timings": {"validation_ms": 0.1, "queue_wait_ms": None, "inference_ms": 1.0, "total_ms": 2.0},
         })
     return Population(events, defaulted, scores)
