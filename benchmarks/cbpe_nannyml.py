@@ -11,10 +11,13 @@ chunks of ``--chunk`` applications:
   default 1.6 times as often as scored; no estimate from the scores can see it.
 
 NannyML runs in its own virtualenv (``.nannyml-venv``, created with
-``python3 -m venv .nannyml-venv && .nannyml-venv/bin/pip install nannyml==0.13.1``)
+``python3 -m venv .nannyml-venv && .nannyml-venv/bin/pip install nannyml==0.13.1 statsmodels``;
+NannyML imports statsmodels without declaring it)
 with its defaults (it calibrates the probabilities on the reference when it
-finds them not calibrated) and the business value matrix of our costs,
-normalised per prediction: its estimate is then minus the cost per application.
+finds them not calibrated) and the business value matrix of our costs; its
+total business value per chunk, divided by the chunk's applications, is then
+minus the cost per application. Its usage statistics are turned off
+(``NANNYML_DISABLE_USAGE_LOGGING``): the machine may have no way out.
 
 Usage:
     .venv/bin/python -m benchmarks.cbpe_nannyml [--reference 50000] [--chunk 5000] [--chunks 10]
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import tempfile
 import time
@@ -88,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not NANNYML_PY.exists():
         raise SystemExit(f"{NANNYML_PY} is missing: python3 -m venv .nannyml-venv && "
-                         ".nannyml-venv/bin/pip install nannyml==0.13.1")
+                         ".nannyml-venv/bin/pip install nannyml==0.13.1 statsmodels")
     reference, analysis = make_data(args.reference, args.chunk, args.chunks, args.threshold, args.seed)
     mine, my_seconds = ours(analysis, args.chunk, args.cost_fn, args.cost_fp)
     with tempfile.TemporaryDirectory() as folder:
@@ -97,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         analysis.drop(columns=["kind"]).to_csv(ana_csv, index=False, float_format="%.17g")
         log("NannyML CBPE ...")
         done = subprocess.run([str(NANNYML_PY), str(RUNNER), str(ref_csv), str(ana_csv), str(out), str(args.chunk),
-                               str(args.cost_fn), str(args.cost_fp)], capture_output=True, text=True, timeout=900)
+                               str(args.cost_fn), str(args.cost_fp)], capture_output=True, text=True, timeout=900,
+                              env={**os.environ, "NANNYML_DISABLE_USAGE_LOGGING": "1"})
         if done.returncode != 0:
             raise SystemExit(f"NannyML failed: {done.stderr[-3000:]}")
         theirs = json.loads(out.read_text())
@@ -126,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     markdown = (
         "# CBPE: this project's against NannyML's\n\n"
         f"`{results['command']}`; NannyML {theirs['nannyml']} in its own virtualenv, default settings, business "
-        f"value matrix [[0, -{args.cost_fp:g}], [-{args.cost_fn:g}, 0]] per prediction (shown here as a cost). "
+        f"value matrix [[0, -{args.cost_fp:g}], [-{args.cost_fn:g}, 0]], its total per chunk over the chunk's "
+        "applications (shown here as a cost per application). "
         f"Machine: {results['machine']['cpus']} CPUs, load average {results['machine']['loadavg']} (shared).\n\n"
         f"Reference {args.reference:,} calibrated applications; {args.chunks} chunks of {args.chunk:,}: the first "
         "half with riskier applicants (covariate shift, still calibrated), the second half defaulting 1.6 times "
