@@ -13,6 +13,8 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from shared.store import common
 from shared.store.base import TimeWindow
 from shared.store.mapping import DocumentError
@@ -36,10 +38,11 @@ OUTCOME_SCHEMA = (
     "CREATE INDEX IF NOT EXISTS events_client_ts ON events (client_ref, ts)",
 )
 _COLUMNS = ", ".join(OUTCOME_FIELDS)
+# one json_extract of both paths: SQLite parses the 120-feature JSON once per row, not twice
 _CONTEXT_SQL = ("event_id, timestamp, request_id, client_ref, status, model_version, score, decision, threshold, "
-                "json_extract(features, '$.CODE_GENDER'), json_extract(features, '$.DAYS_BIRTH')")
+                "json_extract(features, '$.CODE_GENDER', '$.DAYS_BIRTH')")
 _CONTEXT_KEYS = ("event_id", "timestamp", "request_id", "client_ref", "status", "model_version", "score",
-                 "decision", "threshold", "CODE_GENDER", "DAYS_BIRTH")
+                 "decision", "threshold")
 _CHUNK = 500  # ids per IN (...) query: below SQLite's host-parameter limit
 
 
@@ -49,7 +52,9 @@ def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
 
 
 def _context(row: Sequence[Any]) -> dict[str, Any]:
-    return dict(zip(_CONTEXT_KEYS, row, strict=True))
+    context = dict(zip(_CONTEXT_KEYS, row[:-1], strict=True))
+    context["CODE_GENDER"], context["DAYS_BIRTH"] = orjson.loads(row[-1])
+    return context
 
 
 def _outcome(row: Sequence[Any]) -> dict[str, Any]:

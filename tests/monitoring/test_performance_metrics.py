@@ -83,3 +83,12 @@ def test_cbpe_agrees_with_the_realised_figures_when_calibrated() -> None:
     refused = p >= 0.1
     assert cbpe.expected_cost(p, refused) == pytest.approx(metrics.cost_per_application(y, refused), rel=0.02)
     assert cbpe.expected_auc(p) == pytest.approx(metrics.roc_auc(y, p), abs=0.005)
+
+
+def test_age_bands_of_many_values_are_the_shared_ones() -> None:
+    from monitoring.performance.calculator import age_band_array
+    from shared.fairness import age_band
+
+    days = [None, 0, 100, -1, -365 * 25, -365 * 25 - 7, -9131, -9132, -365 * 70, -25_550, float("nan")]
+    days += list(np.random.default_rng(0).integers(-30_000, 500, 2_000))
+    assert age_band_array(days).tolist() == [age_band(d) for d in days]
