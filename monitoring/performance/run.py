@@ -7,6 +7,7 @@ import logging
 import time
 import uuid
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -108,7 +109,10 @@ class PerformanceJob:
         outcomes kept unmatched that were received since the window's start.
         """
         window, limit = spec.resolve(self.settings)
-        events = self.store.scored_summaries(window, limit)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            # a time window: the outcomes are read while the applications are (two server-side reads at once)
+            outcomes_read = pool.submit(self.store.matched_outcomes, window) if spec.last is None else None
+            events = self.store.scored_summaries(window, limit)
         if spec.last is not None:
             ids = {e["event_id"] for e in events}
             span = None
@@ -120,9 +124,11 @@ class PerformanceJob:
             n_unmatched = self.store.count_outcomes(UNMATCHED)
         else:
             assert window is not None
-            if len(events) >= limit:
-                window = TimeWindow(parse_timestamp(events[-1]["timestamp"]), window.until)
-            outcomes = self.store.matched_outcomes(window)
+            assert outcomes_read is not None
+            outcomes = outcomes_read.result()
+            if len(events) >= limit:  # more applications than read: the outcomes of those read only
+                oldest = events[-1]["timestamp"]
+                outcomes = [o for o in outcomes if parse_timestamp(o["timestamp"]) >= parse_timestamp(oldest)]
             n_unmatched = self.store.count_outcomes(UNMATCHED, TimeWindow(window.since, _END_OF_TIME))
         stamps = [e["timestamp"] for e in events]
         described = {
