@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 import orjson
@@ -38,6 +39,6 @@ async def post_outcomes(request: Request, outcomes: OutcomesDep) -> Any:
     except EnvelopeError as exc:
         raise InvalidEnvelopeError(str(exc), errors=[{"field": exc.field, "value": None, "rule": exc.rule,
                                                       "message": exc.rule}]) from None
-    except StoreError as exc:
+    except (StoreError, sqlite3.Error) as exc:  # the store down or busy (SQLite locked): 503, never a 500
         raise ServiceUnavailableError(f"the outcome store failed ({exc}): nothing is counted, send again") from exc
     return answer.to_dict()

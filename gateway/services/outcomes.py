@@ -17,6 +17,7 @@ this route only, never the scoring routes.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 from typing import Any
 
@@ -58,7 +59,7 @@ class OutcomeGateway:
 
                         self._store = make_store(self.settings)
                     self._store.setup()
-                except (StoreError, OSError) as exc:
+                except (StoreError, OSError, sqlite3.Error) as exc:
                     logger.warning("outcome store not reachable", extra={"error": str(exc)})
                     raise ServiceUnavailableError(f"the outcome store is unavailable ({exc}): retry later") from exc
                 self._service = OutcomeService(self._store, self.settings.pseudonymisation_key)
