@@ -27,7 +27,7 @@ from elasticsearch import ApiError, Elasticsearch, TransportError
 from shared.store import common, elastic_aggs
 from shared.store.base import EventStore, IndexResult, OpsBucket, TimeWindow
 from shared.store.elastic_errors import classify_item_error, item_reason, translate_errors
-from shared.store.elastic_outcomes import ElasticOutcomes
+from shared.store.elastic_outcomes import SUMMARY_FIELDS, ElasticOutcomes, summary
 from shared.store.mapping import DocumentError, event_key, events_template, parse_timestamp, side_index_body
 
 PAGE = 10_000  # hits per page: Elasticsearch's default max_result_window
@@ -65,23 +65,6 @@ def _application(hit: dict[str, Any]) -> dict[str, Any]:
     item["score"] = source.get("score")
     item["timestamp"] = source.get("timestamp")
     return item
-
-
-_SUMMARY_FIELDS: list[Any] = [
-    "event_id", {"field": "timestamp", "format": "strict_date_optional_time"}, "request_id", "client_ref",
-    "status", "model_version", "score", "decision", "threshold", "features.CODE_GENDER", "features.DAYS_BIRTH",
-]
-_SUMMARY_KEYS = {"features.CODE_GENDER": "CODE_GENDER", "features.DAYS_BIRTH": "DAYS_BIRTH"}
-
-
-def _summary(hit: dict[str, Any]) -> dict[str, Any]:
-    """An event context read from doc values (see :func:`shared.store.outcome_base.event_context`)."""
-    values = hit.get("fields", {})
-    row = {_SUMMARY_KEYS.get(name, name): None for name in (f if isinstance(f, str) else f["field"]
-                                                            for f in _SUMMARY_FIELDS)}
-    for name, value in values.items():
-        row[_SUMMARY_KEYS.get(name, name)] = value[0]
-    return row
 
 
 def _in_range(query: dict[str, Any], since: int, until: int) -> dict[str, Any]:
@@ -279,8 +262,8 @@ class ElasticsearchEventStore(ElasticOutcomes, EventStore):
         a date, an integer or a ``double``, whose doc values are exact, and the
         server then skips loading the 120-feature documents.
         """
-        fetch = {"source": False, "docvalue_fields": _SUMMARY_FIELDS}
-        return self._newest(self._query(window, "ok"), limit, _summary, fetch)
+        fetch = {"source": False, "docvalue_fields": SUMMARY_FIELDS}
+        return self._newest(self._query(window, "ok"), limit, summary, fetch)
 
     def _newest(self, query: dict[str, Any], limit: int,
                 convert: Callable[[dict[str, Any]], dict[str, Any]],

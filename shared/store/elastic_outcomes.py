@@ -21,13 +21,11 @@ from shared.store.base import TimeWindow
 from shared.store.elastic_errors import classify_item_error, item_reason, translate_errors
 from shared.store.mapping import DocumentError, side_index_body
 from shared.store.outcome_base import (
-    EVENT_CONTEXT_FIELDS,
     MATCHED,
     OUTCOME_FIELDS,
     PENDING,
     OutcomeStore,
     OutcomeWrite,
-    event_context,
     same_outcome,
 )
 from shared.store.outcome_docs import check_outcome
@@ -56,8 +54,21 @@ def outcomes_template(prefix: str, replicas: int = 0) -> dict[str, Any]:
     }
 
 
-def _context_of(hit: Mapping[str, Any]) -> dict[str, Any]:
-    return event_context(hit["_source"])
+SUMMARY_FIELDS: list[Any] = [
+    "event_id", {"field": "timestamp", "format": "strict_date_optional_time"}, "request_id", "client_ref",
+    "status", "model_version", "score", "decision", "threshold", "features.CODE_GENDER", "features.DAYS_BIRTH",
+]
+_SUMMARY_KEYS = {"features.CODE_GENDER": "CODE_GENDER", "features.DAYS_BIRTH": "DAYS_BIRTH"}
+
+
+def summary(hit: dict[str, Any]) -> dict[str, Any]:
+    """An event context read from doc values (see :func:`shared.store.outcome_base.event_context`)."""
+    values = hit.get("fields", {})
+    row = {_SUMMARY_KEYS.get(name, name): None for name in (f if isinstance(f, str) else f["field"]
+                                                            for f in SUMMARY_FIELDS)}
+    for name, value in values.items():
+        row[_SUMMARY_KEYS.get(name, name)] = value[0]
+    return row
 
 
 class ElasticOutcomes(OutcomeStore):
@@ -189,8 +200,9 @@ class ElasticOutcomes(OutcomeStore):
 
     # --- event look-ups -----------------------------------------------------------
     def _events(self, query: dict[str, Any], size: int, **body: Any) -> list[dict[str, Any]]:
+        # doc values, not _source: the server never loads the 120-feature documents (see scored_summaries)
         response = self.client.search(index=self.events_pattern, ignore_unavailable=True, allow_no_indices=True,
-                                      query=query, size=size, source_includes=list(EVENT_CONTEXT_FIELDS),
+                                      query=query, size=size, source=False, docvalue_fields=SUMMARY_FIELDS,
                                       track_total_hits=False, **body)
         return list(response["hits"]["hits"])
 
@@ -202,7 +214,7 @@ class ElasticOutcomes(OutcomeStore):
         for start in range(0, len(unique), PAGE):
             chunk = unique[start:start + PAGE]
             for hit in self._events({"ids": {"values": chunk}}, len(chunk)):
-                found[hit["_id"]] = _context_of(hit)
+                found[hit["_id"]] = summary(hit)
         return found
 
     @translate_errors
@@ -218,7 +230,7 @@ class ElasticOutcomes(OutcomeStore):
                 hits = self._events(query, PAGE, sort=[{"timestamp": "asc"}, {"event_id": "asc"}],
                                     search_after=after)
                 for hit in hits:
-                    context = _context_of(hit)
+                    context = summary(hit)
                     found.setdefault(context["request_id"], []).append(context)
                 if len(hits) < PAGE:
                     break
@@ -235,7 +247,7 @@ class ElasticOutcomes(OutcomeStore):
             for client_ref, at in queries[start:start + step]:
                 searches.append({"index": self.events_pattern, "ignore_unavailable": True, "allow_no_indices": True})
                 searches.append({
-                    "size": 1, "_source": {"includes": list(EVENT_CONTEXT_FIELDS)}, "track_total_hits": False,
+                    "size": 1, "_source": False, "docvalue_fields": SUMMARY_FIELDS, "track_total_hits": False,
                     "sort": [{"timestamp": "desc"}, {"event_id": "desc"}],
                     "query": {"bool": {"filter": [
                         {"term": {"client_ref": client_ref}}, {"term": {"status": "ok"}},
@@ -245,7 +257,7 @@ class ElasticOutcomes(OutcomeStore):
                 if "error" in response:
                     raise DocumentError(f"client look-up failed: {response['error']}")
                 hits = response["hits"]["hits"]
-                answers.append(_context_of(hits[0]) if hits else None)
+                answers.append(summary(hits[0]) if hits else None)
         return answers
 
     # --- performance reads ------------------------------------------------------------
