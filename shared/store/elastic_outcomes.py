@@ -10,6 +10,7 @@ compares. Re-sends write nothing.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -31,6 +32,7 @@ from shared.store.outcome_base import (
 from shared.store.outcome_docs import check_outcome
 
 PAGE = 10_000
+SCAN_SLICES = 2  # concurrent slices of a big outcome read (the server fetches one while the client parses another)
 _CONFLICT_ROUNDS = 5  # an outcome changed by another request in between is read and compared again
 _KEYWORD = {"type": "keyword"}
 _DATE = {"type": "date", "format": "strict_date_optional_time||epoch_millis"}
@@ -38,6 +40,18 @@ _TYPES: dict[str, dict[str, Any]] = {
     "defaulted": {"type": "boolean"}, "observed_at": _DATE, "received_at": _DATE, "timestamp": _DATE,
     "score": {"type": "double"}, "threshold": {"type": "double"},
 }
+
+
+_OUTCOME_DOCVALUES: list[Any] = [
+    {"field": name, "format": "strict_date_optional_time"} if _TYPES.get(name) is _DATE else name
+    for name in OUTCOME_FIELDS
+]
+
+
+def _outcome_of(hit: Mapping[str, Any]) -> dict[str, Any]:
+    """An outcome document read from doc values (absent fields are None)."""
+    values = hit.get("fields", {})
+    return {name: (values[name][0] if name in values else None) for name in OUTCOME_FIELDS}
 
 
 def outcomes_template(prefix: str, replicas: int = 0) -> dict[str, Any]:
@@ -279,12 +293,39 @@ class ElasticOutcomes(OutcomeStore):
 
     @translate_errors
     def matched_outcomes(self, window: TimeWindow | None = None) -> list[dict[str, Any]]:
-        """Matched outcomes whose event's timestamp lies in the window."""
+        """Matched outcomes whose event's timestamp lies in the window.
+
+        Read on a point in time in ``SCAN_SLICES`` slices at once, from doc values
+        (every outcome field is a keyword, a date, a boolean or a ``double``).
+        """
         filters: list[dict[str, Any]] = [{"term": {"status": MATCHED}}]
         if window is not None:
             since, until = common.window_ms(window)
             filters.append({"range": {"timestamp": {"gte": since, "lt": until, "format": "epoch_millis"}}})
-        return self._scan(self.outcomes_index, {"bool": {"filter": filters}}, [{"outcome_id": "asc"}])
+        query = {"bool": {"filter": filters}}
+        pit = self.client.open_point_in_time(index=self.outcomes_index, keep_alive="2m",
+                                             ignore_unavailable=True)["id"]
+        try:
+            with ThreadPoolExecutor(max_workers=SCAN_SLICES, thread_name_prefix="es-outcomes") as pool:
+                parts = list(pool.map(lambda i: self._read_slice(pit, query, i), range(SCAN_SLICES)))
+        finally:
+            self.client.options(ignore_status=404).close_point_in_time(id=pit)
+        return [row for part in parts for row in part]
+
+    def _read_slice(self, pit: str, query: dict[str, Any], slice_id: int) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        after: list[Any] | None = None
+        while True:
+            response = self.client.search(
+                pit={"id": pit, "keep_alive": "2m"}, query=query, size=PAGE, sort=["_shard_doc"],
+                slice={"id": slice_id, "max": SCAN_SLICES}, search_after=after, source=False,
+                docvalue_fields=_OUTCOME_DOCVALUES, track_total_hits=False,
+                filter_path="hits.hits.fields,hits.hits.sort")
+            hits = response.body.get("hits", {}).get("hits", [])
+            rows.extend(_outcome_of(hit) for hit in hits)
+            if len(hits) < PAGE:
+                return rows
+            after = hits[-1]["sort"]
 
     @translate_errors
     def pending_outcomes(self, limit: int = 10_000) -> list[dict[str, Any]]:

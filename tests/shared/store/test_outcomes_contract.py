@@ -142,3 +142,10 @@ def test_performance_reports_round_trip(store: EventStore) -> None:
     assert [r["report_id"] for r in reports] == ["r-2", "r-1", "r-0"]
     assert reports[0]["realised"] == {"auc": 0.72}
     assert len(store.list_performance_reports(window=TimeWindow(T0, T0 + timedelta(hours=1)))) == 1
+
+
+def test_matched_outcomes_read_back_as_stored(store: EventStore) -> None:
+    docs = [outcome(i, defaulted=i % 3 == 0) for i in range(25)]
+    store.upsert_outcomes(docs)
+    store.refresh()
+    assert sorted(store.matched_outcomes(), key=lambda o: o["outcome_id"]) == docs
