@@ -20,7 +20,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.middleware import RequestContextMiddleware
 from gateway.openapi import install_openapi
 from gateway.resources import CompanionFactory, build_resources
-from gateway.routes import health, jobs, metrics, model, score
+from gateway.routes import health, jobs, metrics, model, outcomes, score
 from gateway.settings import GatewaySettings
 
 logger = logging.getLogger("gateway")
@@ -41,6 +41,7 @@ DESCRIPTION = """Credit scoring for *Credit Express*: a loan application (the ra
 
 * `POST /v1/score` scores at once; `POST /v1/score/batch` scores up to `MAX_BATCH_SIZE` as one matrix.
 * `POST /v1/jobs` queues the work (RQ); poll `GET /v1/jobs/{job_id}`.
+* `POST /v1/outcomes` reports whether scored applications defaulted (by `event_id`, `request_id` or `SK_ID_CURR`).
 * Every `/v1` route needs an `X-API-Key` header. Errors are JSON with a `request_id`.
 """
 
@@ -85,7 +86,7 @@ def create_app(settings: GatewaySettings | None = None, publisher_factory: Any =
     app.add_middleware(RequestContextMiddleware, metrics=gateway_metrics, max_body_bytes=settings.max_body_bytes,
                        api_keys=settings.api_keys, access_log=settings.access_log)
     install_error_handlers(app)
-    for module in (score, jobs, model, health, metrics):
+    for module in (score, jobs, outcomes, model, health, metrics):
         app.include_router(module.router)
     install_openapi(app, settings.max_batch_size, {(SCORE_PATH, "post"): score.score_operation()})
     return app

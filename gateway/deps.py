@@ -17,6 +17,7 @@ from fastapi import Depends, Request
 from gateway.exceptions import ServiceUnavailableError
 from gateway.resources import Resources
 from gateway.services.jobs import JobService
+from gateway.services.outcomes import OutcomeGateway
 from gateway.services.scoring import ScoringService
 
 
@@ -41,6 +42,14 @@ def jobs_of(request: Request) -> JobService:
     return resources.jobs
 
 
+def outcomes_of(request: Request) -> OutcomeGateway:
+    """The way to the outcome store."""
+    resources: Resources = request.app.state.resources
+    if resources.outcomes is None:
+        raise ServiceUnavailableError("the outcome store is not configured")
+    return resources.outcomes
+
+
 # async: FastAPI runs a plain ``def`` dependency in a thread (a thread hop per request)
 async def get_resources(request: Request) -> Resources:
     """Dependency form of :func:`resources_of`."""
@@ -57,6 +66,12 @@ async def get_jobs(request: Request) -> JobService:
     return jobs_of(request)
 
 
+async def get_outcomes(request: Request) -> OutcomeGateway:
+    """Dependency form of :func:`outcomes_of`."""
+    return outcomes_of(request)
+
+
 ResourcesDep = Annotated[Resources, Depends(get_resources)]
+OutcomesDep = Annotated[OutcomeGateway, Depends(get_outcomes)]
 ScoringDep = Annotated[ScoringService, Depends(get_scoring)]
 JobsDep = Annotated[JobService, Depends(get_jobs)]

@@ -31,6 +31,13 @@ class InvalidApplicationError(GatewayError):
     error = "validation_error"
 
 
+class InvalidEnvelopeError(GatewayError):
+    """The body is JSON but not the expected envelope (``{"outcomes": [1..10,000 items]}``)."""
+
+    status_code = 422
+    error = "validation_error"
+
+
 class BodyTooLargeError(GatewayError):
     """The body exceeds ``MAX_BODY_BYTES``."""
 

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from gateway.schemas import ErrorResponse
+from gateway.schemas import ErrorResponse, OutcomesRequest
 from shared.schema import LoanApplication, example_application
 
 _REF = "#/components/schemas/{model}"
@@ -58,6 +58,20 @@ def jobs_body() -> dict[str, Any]:
                                    {"$ref": "#/components/schemas/ApplicationBatch"}]}
     content["examples"].update(batch["requestBody"]["content"]["application/json"]["examples"])
     return single
+
+
+def outcomes_body() -> dict[str, Any]:
+    """``openapi_extra`` of ``POST /v1/outcomes`` (the route reads raw bytes: a bad item must not refuse the rest)."""
+    observed = "2027-03-01T00:00:00Z"
+    return {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/OutcomesRequest"},
+        "examples": {"three references": {"summary": "by event_id, by request_id, by SK_ID_CURR", "value": {
+            "outcomes": [
+                {"event_id": "5f0c2a9e8b7d4c1fa3e6d2b1c0a98765", "defaulted": True, "observed_at": observed},
+                {"request_id": "loan-desk-20261207-0042", "defaulted": False, "observed_at": observed},
+                {"SK_ID_CURR": 100002, "defaulted": False, "observed_at": observed},
+            ]}}},
+    }}}}
 
 
 def _error(status: int, error: str, message: str, **extra: Any) -> dict[str, Any]:
@@ -124,6 +138,9 @@ def install_openapi(app: FastAPI, max_batch_size: int, extra: dict[tuple[str, st
         application = LoanApplication.model_json_schema(ref_template=_REF)
         components.update(application.pop("$defs", {}))
         components["LoanApplication"] = application
+        outcomes = OutcomesRequest.model_json_schema(ref_template=_REF)
+        components.update(outcomes.pop("$defs", {}))
+        components["OutcomesRequest"] = outcomes
         components["ApplicationBatch"] = {
             "title": "ApplicationBatch", "type": "object", "additionalProperties": False,
             "required": ["applications"],

@@ -13,6 +13,7 @@ from rq import Queue
 
 from gateway.metrics import GatewayMetrics
 from gateway.services.jobs import JobService
+from gateway.services.outcomes import OutcomeGateway
 from gateway.services.scoring import ScoringService
 from gateway.settings import GatewaySettings
 from shared.jobs import JOB_SERIALIZER
@@ -64,6 +65,7 @@ class Resources:
     embedded: Companion | None = None
     holder: ModelHolder | None = None
     follower: ChampionFollower | None = None
+    outcomes: OutcomeGateway | None = None
     started_at: float = field(default_factory=time.time)
 
     def use_scorer(self, scorer: Scorer) -> None:
@@ -102,6 +104,8 @@ class Resources:
             self.redis.close()
         except Exception:
             logger.debug("redis close failed", exc_info=True)
+        if self.outcomes is not None:
+            self.outcomes.close()
 
 
 def _redis(settings: GatewaySettings) -> tuple[Any, Any, Any]:
@@ -141,7 +145,8 @@ def build_resources(settings: GatewaySettings, metrics: GatewayMetrics, publishe
 
     publisher = publisher_factory(publisher_redis, settings)
     publisher.start()
-    resources = Resources(settings=settings, metrics=metrics, redis=redis, publisher=publisher)
+    resources = Resources(settings=settings, metrics=metrics, redis=redis, publisher=publisher,
+                          outcomes=OutcomeGateway(settings))  # outcomes need no model: built before it loads
     try:
         start = time.perf_counter()
         resources.scorer = Scorer.load(settings.model_dir, threads=settings.scorer_threads)

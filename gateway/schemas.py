@@ -25,7 +25,8 @@ from shared.serving.answers import (
 
 __all__ = [
     "BatchRejection", "BatchResponse", "BatchResult", "ErrorResponse", "FieldError", "JobAccepted", "JobBatch",
-    "JobScore", "JobStatus", "JobTimings", "ModelInfo", "Readiness", "ScoreResponse", "Timings",
+    "JobScore", "JobStatus", "JobTimings", "ModelInfo", "OutcomeError", "OutcomeItem", "OutcomesAnswer",
+    "OutcomesRequest", "Readiness", "ScoreResponse", "Timings",
 ]
 
 
@@ -83,3 +84,37 @@ class ErrorResponse(BaseModel):
     message: str
     request_id: str | None = None
     errors: list[FieldError] | None = None
+
+
+class OutcomeItem(BaseModel):
+    """One observed outcome; give exactly one of ``event_id``, ``request_id``, ``SK_ID_CURR``."""
+
+    event_id: str | None = Field(None, description="the event_id a scoring answer returned (32 hex digits)")
+    request_id: str | None = Field(None, description="the X-Request-ID of a request that scored one application")
+    SK_ID_CURR: int | None = Field(None, description="the client: its newest application scored at or before "
+                                                     "observed_at (pseudonymised, never stored in clear)")
+    defaulted: bool = Field(description="true when the client defaulted")
+    observed_at: str = Field(description="ISO-8601 time the outcome was observed, not in the future")
+
+
+class OutcomesRequest(BaseModel):
+    """Outcomes of scored applications, 1 to 10,000 per request."""
+
+    outcomes: list[OutcomeItem] = Field(min_length=1, max_length=10_000)
+
+
+class OutcomeError(BaseModel):
+    """An item skipped: its position, the field at fault and the rule it breaks."""
+
+    index: int
+    field: str
+    rule: str
+
+
+class OutcomesAnswer(BaseModel):
+    """What was stored: every valid item counted once, every invalid one listed."""
+
+    accepted: int = Field(description="new outcomes stored")
+    updated: int = Field(description="a different outcome replaced the stored one")
+    unchanged: int = Field(description="the same outcome was already stored (a re-send)")
+    errors: list[OutcomeError] = Field(default_factory=list, description="items skipped, by index")

@@ -1,4 +1,4 @@
-"""Command line: ``python -m monitoring {drift,anomalies,schedule,dashboard,forget,export}``.
+"""Command line: ``python -m monitoring {drift,performance,anomalies,schedule,dashboard,forget,export}``.
 
 Exit status: 0 done, 1 the run failed (store down, no bundle), 2 bad arguments.
 """
@@ -61,6 +61,14 @@ def build_parser() -> argparse.ArgumentParser:
                        "re-run drift over a past period")
     drift.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     drift.add_argument("--no-html", action="store_true", help="skip the HTML report")
+    performance = commands.add_parser("performance", help="realised and estimated performance and fairness now")
+    span = performance.add_mutually_exclusive_group()
+    span.add_argument("--last", type=_positive_int, metavar="N", help="the newest N scored applications")
+    span.add_argument("--since", type=_iso_time, metavar="ISO", help="applications scored since this UTC time "
+                      "(default: the last PERFORMANCE_WINDOW_DAYS days)")
+    performance.add_argument("--until", type=_iso_time, metavar="ISO", help="end of the window (default: now)")
+    performance.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    performance.add_argument("--no-save", action="store_true", help="do not store the report nor raise alerts")
     anomalies = commands.add_parser("anomalies", help="one anomaly check now")
     anomalies.add_argument("--json", action="store_true", help="print the alerts raised as one JSON object")
     commands.add_parser("schedule", help="run drift, anomaly and retention jobs on their intervals until stopped")
@@ -114,6 +122,46 @@ def _cmd_drift(args: argparse.Namespace, settings: MonitoringSettings) -> int:
         sys.stdout.write(orjson.dumps(summary).decode() + "\n")
     else:
         _print_drift(summary)
+    return 0
+
+
+def _fmt(value: float | None, digits: int = 4) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _print_performance(report: dict[str, Any]) -> None:
+    window = report["window"]
+    print(f"performance run {report['report_id']}: {report['n_scored']:,} scored applications "
+          f"({window.get('first_event')} -> {window.get('last_event')}), {report['n_outcomes']:,} with an outcome, "
+          f"{report['n_unmatched']:,} outcomes unmatched")
+    reference = report["reference"]
+    print(f"  reference (holdout):  cost/application {_fmt(reference['cost_per_application'])}, "
+          f"AUC {_fmt(reference['auc'])}")
+    for version, block in report["per_model_version"].items():
+        realised, estimated = block["realised"] or {}, block["estimated"] or {}
+        print(f"  model {version}: {block['n_scored']:,} scored, {block['n_outcomes']:,} outcomes")
+        print(f"    realised:  cost/application {_fmt(realised.get('cost_per_application'))}, "
+              f"AUC {_fmt(realised.get('auc'))}, brier {_fmt(realised.get('brier'))}, "
+              f"approval {_fmt(realised.get('approval_rate'), 3)}, "
+              f"default rate approved {_fmt(realised.get('default_rate_approved'), 3)}")
+        print(f"    estimated: cost/application {_fmt(estimated.get('cost_per_application'))}, "
+              f"AUC {_fmt(estimated.get('auc'))}")
+        ratios = block["fairness"]["disparate_impact"]
+        print(f"    disparate impact: CODE_GENDER {_fmt(ratios['CODE_GENDER'], 3)}, "
+              f"age band {_fmt(ratios['age_band'], 3)}")
+
+
+def _cmd_performance(args: argparse.Namespace, settings: MonitoringSettings) -> int:
+    from monitoring.performance.run import PerformanceJob, PerformanceWindow
+
+    spec = PerformanceWindow(last=args.last, since=args.since, until=args.until)
+    spec.resolve(settings)  # bad bounds fail before any work
+    save = not args.no_save
+    report = PerformanceJob(settings, _store(settings)).run(spec, alert=save, save=save)
+    if args.json:
+        sys.stdout.write(orjson.dumps(report).decode() + "\n")
+    else:
+        _print_performance(report)
     return 0
 
 
@@ -203,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "drift":
             return _cmd_drift(args, settings)
+        if args.command == "performance":
+            return _cmd_performance(args, settings)
         if args.command == "anomalies":
             return _cmd_anomalies(args, settings)
         if args.command == "schedule":

@@ -1,6 +1,6 @@
-"""Runs the monitoring jobs on their intervals: drift, anomalies, retention.
+"""Runs the monitoring jobs on their intervals: drift, performance, anomalies, outcome matching, retention.
 
-A plain loop on a stop event rather than APScheduler: three fixed-interval
+A plain loop on a stop event rather than APScheduler: a few fixed-interval
 jobs, run one at a time in one thread (a drift run and an anomaly check never
 compete for the two cores), with nothing to persist between restarts. A job
 that fails is logged and retried at its next turn; it never stops the loop.
@@ -100,14 +100,17 @@ class Scheduler:
 
 
 def default_jobs(settings: MonitoringSettings, store: EventStore, queue_connection: Any = None) -> list[Job]:
-    """The drift, anomaly and retention jobs against one store."""
+    """The drift, performance, anomaly, outcome-matching and retention jobs against one store."""
     from monitoring.anomalies import AnomalyDetector
     from monitoring.drift.run import DriftJob
     from monitoring.notify import AlertRouter
+    from monitoring.performance.run import PerformanceJob
     from monitoring.queue_probe import QueueProbe
+    from shared.outcomes import resolve_pending
 
     router = AlertRouter.from_settings(settings)  # None without ALERT_WEBHOOK_URL: alerts are stored and logged
     drift = DriftJob(settings, store, router=router)
+    performance = PerformanceJob(settings, store)
     detector = AnomalyDetector(settings, store, QueueProbe.from_settings(settings, queue_connection), router)
 
     def retention() -> None:
@@ -121,6 +124,11 @@ def default_jobs(settings: MonitoringSettings, store: EventStore, queue_connecti
         # the first drift run waits a little: at start-up the store may still be filling
         Job("drift", settings.drift_interval_seconds, drift.run, delay=min(60.0, settings.drift_interval_seconds)),
         Job("retention", settings.retention_interval_seconds, retention, delay=30.0),
+        # outcomes sent before their event was indexed: matched within OUTCOME_RETRY_SECONDS, else kept unmatched
+        Job("outcomes", settings.outcomes_interval_seconds,
+            lambda: resolve_pending(store, retry_seconds=settings.outcome_retry_seconds), delay=2.0),
+        Job("performance", settings.performance_interval_seconds, performance.run,
+            delay=min(90.0, settings.performance_interval_seconds)),
     ]
 
 

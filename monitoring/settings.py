@@ -82,6 +82,22 @@ class MonitoringSettings(BaseServiceSettings):
     retention_interval_seconds: int = Field(default=86_400, ge=60,
                                             description="how often the scheduler deletes indices past RETENTION_DAYS")
 
+    # --- outcomes and performance -------------------------------------------------
+    performance_interval_seconds: int = Field(default=3600, ge=10, description="seconds between performance runs")
+    performance_window_days: float = Field(default=90.0, gt=0,
+                                           description="scheduled run: applications scored in the last D days")
+    performance_max_events: int = Field(default=100_000, ge=1, description="newest applications per run at most")
+    performance_cost_margin: float = Field(
+        default=0.10, ge=0, description="alert when a cost per application exceeds the reference by this share")
+    fairness_min_ratio: float = Field(default=0.8, gt=0, le=1,
+                                      description="alert when a disparate-impact ratio falls below (four-fifths)")
+    performance_min_applications: int = Field(
+        default=500, ge=1, description="applications (with an outcome, for realised figures) an alert needs")
+    outcomes_interval_seconds: int = Field(default=10, ge=1,
+                                           description="seconds between passes matching waiting outcomes")
+    outcome_retry_seconds: float = Field(default=60.0, gt=0,
+                                         description="an outcome whose event is not found is retried this long")
+
     # --- dashboard -----------------------------------------------------------------
     dash_host: str = Field(default="127.0.0.1", description="dashboard bind address (0.0.0.0 in the images)")
     dash_port: int = Field(default=8050, ge=1, le=65535, description="dashboard port")

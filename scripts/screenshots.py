@@ -6,6 +6,8 @@
    a burst of errors and a latency spike;
 2. runs what the scheduler would have run during that day: anomaly checks every
    5 minutes and a drift run every 3 hours (each over the previous 3 hours);
+   then sends outcomes for the first 18 hours' applications and stores a
+   performance run every 3 hours;
 3. serves the dashboard and saves one PNG per page with headless Chromium.
 
     [ELASTICSEARCH_URL=...] [REDIS_URL=...] .venv/bin/python scripts/screenshots.py [--events 12000] \
@@ -30,8 +32,8 @@ import numpy as np  # noqa: E402
 
 # the login of the dashboard served for the screenshots (a one-off user of this script's own server)
 SHOT_USER = ("screenshots", uuid.uuid4().hex)
-PAGES = [("operations", "/", 5), ("scores", "/scores", 2), ("drift", "/drift", 3), ("alerts", "/alerts", 0),
-         ("events", "/events", 0)]
+PAGES = [("operations", "/", 5), ("scores", "/scores", 2), ("drift", "/drift", 3), ("performance", "/performance", 4),
+         ("alerts", "/alerts", 0), ("events", "/events", 0), ("models", "/models", 1)]
 
 
 def _times(n: int, end: datetime, rng: np.random.Generator) -> list[datetime]:
@@ -91,6 +93,32 @@ def replay_jobs(settings, store, end: datetime) -> None:
         until = end - timedelta(hours=3 * (k - 1))
         result = job.run(WindowSpec(hours=3, until=until), html=k == 1)
         print(f"drift run over the 3 h to {until:%H:%M}: {result.message}", flush=True)
+    replay_performance(settings, store, end)
+
+
+def replay_performance(settings, store, end: datetime, seed: int = 0) -> None:
+    """Outcomes for the applications of the first 18 hours (each defaults with its probability, so the
+    scores are calibrated), then a performance run every 3 hours over the applications scored so far."""
+    from monitoring.performance.run import PerformanceJob, PerformanceWindow
+    from shared.outcomes import OutcomeService
+
+    rng = np.random.default_rng(seed)
+    known = [e for e in store.scored_summaries(None, 1_000_000)
+             if e["timestamp"] < (end - timedelta(hours=6)).isoformat().replace("+00:00", "Z")]
+    observed = end.isoformat()
+    items = [{"event_id": e["event_id"], "defaulted": bool(rng.random() < e["score"]), "observed_at": observed}
+             for e in known]
+    service = OutcomeService(store, settings.pseudonymisation_key)
+    for i in range(0, len(items), 10_000):
+        service.ingest({"outcomes": items[i:i + 10_000]})
+    store.refresh()
+    job = PerformanceJob(settings, store)
+    for k in range(8, 0, -1):
+        until = end - timedelta(hours=3 * (k - 1))
+        report = job.run(PerformanceWindow(since=end - timedelta(hours=24), until=until), alert=False, save=False)
+        report["timestamp"] = until.isoformat(timespec="milliseconds").replace("+00:00", "Z")  # as if run then
+        store.save_performance_report(report)
+    print(f"performance runs done ({len(items):,} outcomes)", flush=True)
 
 
 def shoot(settings, store, out: Path) -> list[Path]:

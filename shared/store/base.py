@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.columns import CLIENT_ID
 from shared.pseudonym import Pseudonymiser
+from shared.store.outcome_base import OutcomeStore
 
 if TYPE_CHECKING:
     from shared.pseudonym import ClientMatcher
@@ -75,8 +76,9 @@ class OpsBucket:
     queue_wait_p95: float | None = None
 
 
-class EventStore(abc.ABC):
-    """Events, drift reports and alerts, with the queries monitoring needs.
+class EventStore(OutcomeStore):
+    """Events, drift reports and alerts, with the queries monitoring needs (and the outcomes, see
+    :class:`~shared.store.outcome_base.OutcomeStore`).
 
     ``pseudonymiser`` (set by :func:`shared.store.factory.make_store` from
     ``PSEUDONYMISATION_KEY``) pseudonymises, on the way out of :meth:`get_event`

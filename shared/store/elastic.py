@@ -27,6 +27,7 @@ from elasticsearch import ApiError, Elasticsearch, TransportError
 from shared.store import common, elastic_aggs
 from shared.store.base import EventStore, IndexResult, OpsBucket, TimeWindow
 from shared.store.elastic_errors import classify_item_error, item_reason, translate_errors
+from shared.store.elastic_outcomes import SUMMARY_FIELDS, ElasticOutcomes, summary
 from shared.store.elastic_personal import ElasticPersonalData
 from shared.store.mapping import DocumentError, event_key, events_template, parse_timestamp, side_index_body
 from shared.store.personal import AUDIT_INDEX
@@ -108,8 +109,8 @@ def _gc_paused() -> Iterator[None]:
         gc.enable()
 
 
-class ElasticsearchEventStore(ElasticPersonalData, EventStore):
-    """Events, drift reports and alerts in Elasticsearch.
+class ElasticsearchEventStore(ElasticPersonalData, ElasticOutcomes, EventStore):
+    """Events, drift reports, alerts, outcomes and performance runs in Elasticsearch.
 
     Args:
         client: an Elasticsearch client, or the server's URL.
@@ -151,6 +152,7 @@ class ElasticsearchEventStore(ElasticPersonalData, EventStore):
                 except ApiError as exc:  # another process created it in between
                     if "resource_already_exists_exception" not in str(exc):
                         raise
+        self.setup_outcomes()
 
     def _side_indices(self) -> tuple[tuple[str, str], ...]:
         """(index, id field) of every index beside the daily event indices."""
@@ -172,7 +174,8 @@ class ElasticsearchEventStore(ElasticPersonalData, EventStore):
     @translate_errors
     def refresh(self) -> None:
         """Make every write so far visible to searches."""
-        self.client.indices.refresh(index=[self.events_pattern, *(index for index, _ in self._side_indices())],
+        self.client.indices.refresh(index=[self.events_pattern, *(index for index, _ in self._side_indices()),
+                                           *self.outcome_indices()],
                                     ignore_unavailable=True, allow_no_indices=True)
 
     @translate_errors
@@ -181,11 +184,12 @@ class ElasticsearchEventStore(ElasticPersonalData, EventStore):
         rows: Any = self.client.cat.indices(index=f"{self.prefix}-*", h="index", format="json",
                                             expand_wildcards="all").body
         names = [row["index"] for row in rows]
-        sides = {index for index, _ in self._side_indices()}
+        sides = {index for index, _ in self._side_indices()} | set(self.outcome_indices())
         names = [n for n in names if self._day_re.match(n) or n in sides]
         if names:
             self.client.indices.delete(index=names, ignore_unavailable=True)
         self.client.options(ignore_status=404).indices.delete_index_template(name=f"{self.prefix}-events")
+        self.client.options(ignore_status=404).indices.delete_index_template(name=self.outcomes_index)
         return names
 
     # --- events ------------------------------------------------------------
@@ -285,8 +289,20 @@ class ElasticsearchEventStore(ElasticPersonalData, EventStore):
         """
         return self._newest(self._query(window, "ok"), limit, _application)
 
+    @translate_errors
+    def scored_summaries(self, window: TimeWindow | None = None, limit: int = 100_000) -> list[dict[str, Any]]:
+        """The newest ``limit`` scored events of the window, newest first, as contexts.
+
+        Read from doc values (``_source`` off): every field asked is a keyword,
+        a date, an integer or a ``double``, whose doc values are exact, and the
+        server then skips loading the 120-feature documents.
+        """
+        fetch = {"source": False, "docvalue_fields": SUMMARY_FIELDS}
+        return self._newest(self._query(window, "ok"), limit, summary, fetch)
+
     def _newest(self, query: dict[str, Any], limit: int,
-                convert: Callable[[dict[str, Any]], dict[str, Any]]) -> list[dict[str, Any]]:
+                convert: Callable[[dict[str, Any]], dict[str, Any]],
+                fetch: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """Hits newest first (ties: larger ``event_id`` first), up to ``limit``, each through ``convert``.
 
         Up to one page: one sorted search. Beyond, on a point in time: date
@@ -300,7 +316,8 @@ class ElasticsearchEventStore(ElasticPersonalData, EventStore):
         included, as one sorted read would give them.
         """
         if limit <= PAGE:
-            response = self._search(query=query, size=limit, sort=_SORT_NEWEST, track_total_hits=False)
+            response = self._search(query=query, size=limit, sort=_SORT_NEWEST, track_total_hits=False,
+                                    **(fetch or {}))
             return [convert(hit) for hit in response.get("hits", {}).get("hits", [])]
         pit = _Pit(self.client.open_point_in_time(index=self.events_pattern, keep_alive=_KEEP_ALIVE,
                                                   index_filter=query, ignore_unavailable=True,
@@ -309,7 +326,7 @@ class ElasticsearchEventStore(ElasticPersonalData, EventStore):
             with _gc_paused():  # 100,000 parsed documents: the cyclic GC would rescan them after every page
                 ranges = self._time_ranges(pit, query, limit)
                 with ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="es-read") as pool:
-                    parts = pool.map(lambda bounds: self._read_range(pit, query, bounds, convert), ranges)
+                    parts = pool.map(lambda bounds: self._read_range(pit, query, bounds, convert, fetch), ranges)
                     rows = [row for part in parts for row in part]
         finally:
             self.client.options(ignore_status=404).close_point_in_time(id=pit.id)
@@ -365,14 +382,15 @@ class ElasticsearchEventStore(ElasticPersonalData, EventStore):
         return [(int(b["key"]), int(b["doc_count"])) for b in response["aggregations"]["buckets"]["buckets"]]
 
     def _read_range(self, pit: _Pit, query: dict[str, Any], bounds: tuple[int, int],
-                    convert: Callable[[dict[str, Any]], dict[str, Any]]) -> list[dict[str, Any]]:
+                    convert: Callable[[dict[str, Any]], dict[str, Any]],
+                    fetch: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """Every matching event in ``[since, until)`` (search_after pages), newest first, ties by ``event_id``."""
         ranged = _in_range(query, *bounds)
         keyed: list[tuple[int, str, dict[str, Any]]] = []
         after: list[Any] | None = None
         while True:
             page = self._pit_search(pit, ranged, size=PAGE, sort=[{"timestamp": {"order": "desc"}}],
-                                    search_after=after)
+                                    search_after=after, **(fetch or {}))
             batch = page.get("hits", {}).get("hits", [])
             keyed.extend((hit["sort"][0], hit["_id"], convert(hit)) for hit in batch)  # _id is the event_id
             if len(batch) < PAGE:

@@ -23,12 +23,13 @@ from shared.store import common
 from shared.store.base import EventStore, IndexResult, OpsBucket, TimeWindow
 from shared.store.mapping import DocumentError, check_event, event_key, parse_timestamp
 from shared.store.personal import AUDIT_TABLE
+from shared.store.sqlite_outcomes import SQLiteOutcomes
 from shared.store.sqlite_personal import SQLitePersonalData
 from shared.store.sqlite_schema import DOC_COLUMNS, SCHEMA, TABLE_COLUMNS, added_columns, event_row, row_to_event
 
 
-class SQLiteEventStore(SQLitePersonalData, EventStore):
-    """Events, drift reports and alerts in one SQLite file.
+class SQLiteEventStore(SQLitePersonalData, SQLiteOutcomes, EventStore):
+    """Events, drift reports, alerts, outcomes and performance runs in one SQLite file.
 
     Args:
         path: the database file (its folder is created); ``":memory:"`` is refused
@@ -82,6 +83,7 @@ class SQLiteEventStore(SQLitePersonalData, EventStore):
             existing = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
             for statement in added_columns(existing):  # a file written before a field was added
                 conn.execute(statement)
+            self.setup_outcomes(conn)
 
     def close(self) -> None:
         """Close every thread's connection."""

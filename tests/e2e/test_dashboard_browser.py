@@ -19,7 +19,9 @@ from monitoring.dashboard.app import create_app
 from monitoring.dashboard.data import DashboardData
 from monitoring.dashboard.server import RunningServer, serve_in_thread
 from monitoring.drift.run import DriftJob, WindowSpec
+from monitoring.performance.run import PerformanceJob, PerformanceWindow
 from monitoring.settings import MonitoringSettings
+from shared.outcomes import OutcomeService
 from shared.store.sqlite import SQLiteEventStore
 from tests.monitoring.browser import chromium_paths, start_chromium, wait_rendered
 from tests.monitoring.factories import (
@@ -30,6 +32,7 @@ from tests.monitoring.factories import (
     make_events,
     write_bundle,
 )
+from tests.utils.outcomes import KEY, population
 
 pytestmark = [
     pytest.mark.e2e,
@@ -37,7 +40,7 @@ pytestmark = [
                        reason="chromium and chromedriver not installed (apt-get install -y chromium chromium-driver)"),
 ]
 # page path -> graphs it draws
-PAGES = {"/": 5, "/scores": 2, "/drift": 2, "/alerts": 0, "/events": 0, "/models": 1}
+PAGES = {"/": 5, "/scores": 2, "/drift": 2, "/performance": 4, "/alerts": 0, "/events": 0, "/models": 1}
 
 
 def _settings(folder: Path, bundle: Path) -> MonitoringSettings:
@@ -64,6 +67,11 @@ def _fill(settings: MonitoringSettings, store: SQLiteEventStore) -> None:
                                                                  "limit": "", "passed": True}]}})
     DriftJob(settings, store).run(WindowSpec(hours=1))
     AnomalyDetector(settings, store).run()
+    # scored three days ago (outside the 24 h window of the other pages), outcomes for two in three
+    people = population(1_200, start=now - timedelta(days=3), versions=("model-1", "model-2"), men_refused_more=0.1)
+    assert not store.index_events(people.events).failed
+    assert OutcomeService(store, KEY).ingest({"outcomes": people.outcome_items()[:800]}).accepted == 800
+    PerformanceJob(settings, store).run(PerformanceWindow(days=7))
 
 
 @pytest.fixture(scope="module")
@@ -117,6 +125,11 @@ def test_page_renders_with_data(servers: dict[str, RunningServer], browser: Any,
         assert "AMT_INCOME_TOTAL" in text and "DRIFT: wasserstein" in text
         assert "AMT_INCOME_TOTAL: reference vs current" in text  # the most drifted feature is plotted
         assert "open the full HTML report" in text
+    elif path == "/performance":
+        assert "Cost per application" in text and "model-1 realised" in text and "model-2 estimated" in text
+        assert "Reliability (latest run" in text and "No outcome known yet" not in text
+        assert "CODE_GENDER" in text and "25-34" in text and "Disparate impact" in text
+        assert "800 with an outcome" in text
     elif path == "/events":
         assert "client_ref" in text and "AMT_INCOME_TOTAL" in text and "No data in this window" not in text
         assert "ok" in text.split() and "error" in text.split()  # status values of stored documents
@@ -133,6 +146,7 @@ def test_page_renders_with_an_empty_store(servers: dict[str, RunningServer], bro
     text = _open(browser, servers["empty"].url + path, PAGES[path])
     expected = {"/": "No data in this window", "/scores": "No data in this window",
                 "/drift": "no drift run in this window yet", "/alerts": "No alert in this window.",
+                "/performance": "no performance run in this window yet",
                 "/events": "No data in this window.",
                 "/models": "no shadowed application in this window"}[path]
     assert expected in text

@@ -114,3 +114,27 @@ def test_app_routes_and_report_files(settings: MonitoringSettings, data: Dashboa
     escaped = client.get("/reports/..%2Fevents.sqlite3")
     assert escaped.status_code in (200, 404) and b"SQLite format" not in escaped.data
     assert client.get("/reports/notes.txt").status_code == 404
+
+
+def test_performance_page_figures(data: DashboardData, store: SQLiteEventStore, settings: MonitoringSettings) -> None:
+    from monitoring.dashboard import perf_figures
+    from monitoring.dashboard.pages.performance import fairness_rows
+    from monitoring.performance.run import PerformanceJob, PerformanceWindow
+    from shared.outcomes import OutcomeService
+    from tests.utils.outcomes import KEY, population
+
+    assert not perf_figures.over_time([], "auc", "AUC", None).data
+    assert not perf_figures.reliability(None).data and not perf_figures.coverage([]).data
+    people = population(600, versions=("v1", "v2"))
+    store.index_events(people.events)
+    assert OutcomeService(store, KEY).ingest({"outcomes": people.outcome_items(every=3)}).accepted == 200
+    job = PerformanceJob(settings, store)
+    reports = [job.run(PerformanceWindow(last=600), alert=False) for _ in range(2)]
+    cost = perf_figures.over_time(reports, "cost_per_application", "Cost", 0.5)
+    assert {t.name for t in cost.data} == {"v1 realised", "v1 estimated", "v2 realised", "v2 estimated"}
+    assert len(cost.data[0].x) == 2
+    assert [t.name for t in perf_figures.coverage(reports).data] == ["v1", "v2"]
+    assert perf_figures.coverage(reports).data[0].y[0] == pytest.approx(100 * 100 / 300)
+    assert len(perf_figures.reliability(reports[0]["realised"]["reliability"]).data) == 2
+    rows = fairness_rows(reports[0]["fairness"])
+    assert {r["attribute"] for r in rows} == {"CODE_GENDER", "age_band"} and sum(r["n"] for r in rows) == 1200

@@ -51,7 +51,7 @@ def test_background_thread_runs_and_stops(settings: MonitoringSettings, store: S
         while not handle.scheduler.jobs and time.monotonic() < deadline:
             time.sleep(0.05)
         jobs = {job.name: job for job in handle.scheduler.jobs}
-        assert set(jobs) == {"anomalies", "drift", "retention"}
+        assert set(jobs) == {"anomalies", "drift", "retention", "outcomes", "performance"}
         assert jobs["drift"].interval == fast.drift_interval_seconds
     finally:
         started = time.monotonic()
@@ -65,6 +65,9 @@ def test_default_jobs_do_their_work(settings: MonitoringSettings, store: SQLiteE
     jobs["retention"].func()
     jobs["drift"].func()  # empty store: a "not enough data" report, no crash
     assert store.list_reports()[0]["status"] == "not_enough_data"
+    jobs["outcomes"].func()  # nothing waiting
+    jobs["performance"].func()  # empty store: a report with nothing scored, no crash
+    assert store.list_performance_reports()[0]["n_scored"] == 0
 
 
 def test_prune_reports_keeps_recent_ones(tmp_path: Path) -> None:

@@ -1,0 +1,1 @@
+"""Realised and estimated (CBPE) performance and fairness over windows of scored applications."""
