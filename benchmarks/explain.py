@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import statistics
 import sys
 import time
@@ -29,9 +28,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import ROOT, bundle_dir, bundle_info, log, machine, md_table, wait_for_quiet
+from benchmarks.common import bundle_dir, bundle_info, log, machine, md_table, wait_for_quiet, write_results
 
-RESULTS_DIR = ROOT / "docs" / "results"
 BATCH = 1_000
 BIG_TREES = 500
 
@@ -105,7 +103,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-wait", type=float, default=300, help="seconds to wait for it, at most")
     parser.add_argument("--repeats", type=int, default=5, help="runs per figure (the median is kept)")
     parser.add_argument("--calls", type=int, default=300, help="single-application calls per run")
-    parser.add_argument("--output", type=Path, default=RESULTS_DIR, help="directory of explain.json and .md")
     args = parser.parse_args(argv)
 
     from shared.explain import Explainer
@@ -147,10 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         md_table(["model", "trees", "explain one (us)", "TreeSHAP one, 1 thread (us)",
                   "TreeSHAP one, default threads (us)", "explain 1,000 in one call (us per application)"], rows),
     ])
-    args.output.mkdir(parents=True, exist_ok=True)
-    (args.output / "explain.json").write_text(json.dumps(data, indent=2) + "\n")
-    (args.output / "explain.md").write_text(markdown)
-    log(f"wrote {args.output / 'explain.json'} and {args.output / 'explain.md'}")
+    write_results("explain", data, markdown)
     return 0
 
 
