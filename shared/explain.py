@@ -21,6 +21,7 @@ when a bundle's explainer is loaded, so scoring without explanations never pays 
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -169,3 +170,50 @@ class Explainer:
 def sigmoid(x: float) -> float:
     """The probability of a log-odds value."""
     return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
+
+
+class ExplainerLoader:
+    """Loads a bundle's :class:`Explainer` in a background thread, started beside the ONNX session.
+
+    Importing LightGBM and reading ``model.txt`` take about a second (several
+    where pandas and scikit-learn are installed, which LightGBM then imports
+    too); started at load time in a daemon thread, they stay off the service's
+    start-up path, and the first request that asks for an explanation waits
+    for them only if they have not finished.
+    """
+
+    def __init__(self, bundle_dir: str | Path, metadata: Mapping[str, Any], top: int = TOP_REASONS) -> None:
+        self._bundle_dir, self._metadata, self._top = Path(bundle_dir), metadata, top
+        self._done = threading.Event()
+        self._explainer: Explainer | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._load, name="explainer-load", daemon=True)
+        self._thread.start()
+
+    def _load(self) -> None:
+        try:
+            self._explainer = Explainer.load(self._bundle_dir, self._metadata, self._top)
+        except BaseException as exc:  # kept and raised by get(): a thread's exception is otherwise lost
+            self._error = exc
+        finally:
+            self._done.set()
+
+    @property
+    def ready(self) -> bool:
+        """True once the explainer is loaded (or failed to load)."""
+        return self._done.is_set()
+
+    def get(self, timeout: float | None = None) -> Explainer:
+        """The explainer, waiting for the load to finish.
+
+        Raises:
+            BundleError: the load failed (no ``model.txt``, another encoding) or did not finish in ``timeout`` s.
+        """
+        if not self._done.wait(timeout):
+            raise BundleError(f"the explainer of {self._bundle_dir} is still loading")
+        if self._error is not None:
+            if isinstance(self._error, BundleError):
+                raise self._error
+            raise BundleError(f"cannot load the explainer of {self._bundle_dir}: {self._error}") from self._error
+        assert self._explainer is not None
+        return self._explainer

@@ -14,7 +14,7 @@ import pytest
 from shared.columns import REQUIRED
 from shared.encoding import DOMAIN_FEATURES, encode
 from shared.exceptions import BundleError
-from shared.explain import LOWERS, RAISES, TOP_REASONS, Explainer, sigmoid
+from shared.explain import LOWERS, RAISES, TOP_REASONS, Explainer, ExplainerLoader, sigmoid
 from shared.explain_fields import DERIVED_FROM, FOLDED_INTO, field_map
 from shared.schema import example_application
 from shared.scorer import Scorer
@@ -137,3 +137,19 @@ def test_sigmoid_is_stable() -> None:
     assert sigmoid(0.0) == 0.5
     assert sigmoid(-1000.0) == 0.0 and sigmoid(1000.0) == 1.0
     assert np.isclose(sigmoid(-2.0), 1 / (1 + math.exp(2.0)))
+
+
+def test_loader_gives_the_explainer_loaded_in_the_background(tiny_bundle: Path, scorer: Scorer) -> None:
+    loader = ExplainerLoader(tiny_bundle, scorer.metadata)
+    explainer = loader.get(timeout=60)
+    assert loader.ready and loader.get() is explainer
+    assert explainer.fields.names == field_map(scorer.state).names
+
+
+def test_loader_reports_a_failed_load(tiny_bundle: Path, tmp_path: Path, scorer: Scorer) -> None:
+    copy = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, copy)
+    (copy / "model.txt").write_text("not a model")
+    loader = ExplainerLoader(copy, scorer.metadata)
+    with pytest.raises(BundleError, match="explainer"):
+        loader.get(timeout=60)
