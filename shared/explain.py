@@ -1,7 +1,7 @@
 """Exact reasons for a decision: each field's share of the calibrated log-odds.
 
-LightGBM's own TreeSHAP (``Booster.predict(X, pred_contrib=True)``) splits the
-model's margin of one application exactly into one contribution per encoded
+LightGBM's own TreeSHAP (``pred_contrib``, called in its C library by
+:mod:`shared.treeshap`) splits the model's margin of one application exactly into one contribution per encoded
 column plus the expected margin. The served probability is Platt-calibrated,
 ``p = sigmoid(a * margin + b)``, so every contribution is multiplied by ``a``
 and the base value is ``a * expected_margin + b``: the contributions then add
@@ -14,8 +14,8 @@ the "not employed" flag of ``DAYS_EMPLOYED`` add up to their field; a derived
 column (``CREDIT_INCOME_RATIO``, ``EXT_SOURCE_MEAN``, ...) keeps its own name
 and says which fields it was computed from.
 
-The booster is loaded once, beside the ONNX session; LightGBM is imported only
-when a bundle's explainer is loaded, so scoring without explanations never pays for it.
+The LightGBM model is loaded once, beside the ONNX session (in a background
+thread: :class:`ExplainerLoader`); scoring without explanations never touches it.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from shared.encoding import EncodingState, encode
 from shared.exceptions import BundleError
 from shared.explain_fields import FieldMap, field_map
 from shared.scorer import Calibration
+from shared.treeshap import TreeShap
 
 LIGHTGBM_FILE = "model.txt"
 TOP_REASONS = 5
@@ -54,19 +55,20 @@ def _derived_value(value: float) -> float | None:
 class Explainer:
     """Exact per-field contributions of a bundle's model, on the calibrated log-odds scale.
 
-    Build it with :meth:`load` (or from a booster in tests); thread-safe for
-    ``explain`` (LightGBM's predict is re-entrant on a loaded booster).
+    Build it with :meth:`load` (or from a loaded :class:`~shared.treeshap.TreeShap`);
+    thread-safe for ``explain``.
 
     Attributes:
+        model: the LightGBM model in the C library (exact TreeSHAP).
         fields: the field map (encoded columns -> fields).
         calibration: the bundle's Platt map (identity without one).
         top: how many reasons an explanation lists.
     """
 
-    def __init__(self, booster: Any, state: EncodingState, calibration: Calibration, top: int = TOP_REASONS) -> None:
-        if booster.num_feature() != state.n_features:
-            raise BundleError(f"{LIGHTGBM_FILE} has {booster.num_feature()} features, the encoding {state.n_features}")
-        self.booster = booster
+    def __init__(self, model: TreeShap, state: EncodingState, calibration: Calibration, top: int = TOP_REASONS) -> None:
+        if model.num_features != state.n_features:
+            raise BundleError(f"{LIGHTGBM_FILE} has {model.num_features} features, the encoding {state.n_features}")
+        self.model = model
         self.state = state
         self.calibration = calibration
         self.top = top
@@ -86,29 +88,26 @@ class Explainer:
         Raises:
             BundleError: ``model.txt`` is missing or does not match the encoding.
         """
-        import lightgbm  # imported here: only a process that explains pays for it
-
         path = Path(bundle_dir) / LIGHTGBM_FILE
         if not path.is_file():
             raise BundleError(f"{path} is missing: explanations need the bundle's LightGBM model")
-        booster = lightgbm.Booster(model_file=str(path))
-        return cls(booster, EncodingState.from_dict(metadata["encoding"]), Calibration.from_metadata(metadata), top)
+        state = EncodingState.from_dict(metadata["encoding"])
+        return cls(TreeShap(path), state, Calibration.from_metadata(metadata), top)
 
-    def contributions(self, matrix: np.ndarray, threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    def contributions(self, matrix: np.ndarray, threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Base values and per-field contributions of encoded rows, on the calibrated log-odds scale.
 
         Args:
             matrix: the encoded float32 rows (``shared.encoding.encode``).
-            threads: LightGBM threads (1 when serving; more pays only on thousands of rows).
+            threads: LightGBM threads for a batch (default 1: on one row, OpenMP's start-up
+                costs more than the TreeSHAP itself; more pays only on thousands of rows).
 
         Returns:
             ``(base, contributions)``: ``base`` of shape ``(n,)``, ``contributions``
             of shape ``(n, len(fields))`` in :attr:`fields` order; ``base + contributions.sum(1)``
             is the calibrated log-odds of each row.
         """
-        # one thread by default: on one row, OpenMP's start-up costs ~15x the TreeSHAP itself
-        raw = self.booster.predict(matrix, pred_contrib=True, num_threads=threads)
-        raw = np.asarray(raw, dtype=np.float64)
+        raw = self.model.contributions(matrix, threads)
         base = self.calibration.a * raw[:, -1] + self.calibration.b
         return base, raw[:, :-1] @ self._grouping
 
@@ -159,7 +158,7 @@ class Explainer:
         shown = math.fsum(reason["contribution"] for reason in reasons)
         return {"raw_score": base + total, "base_value": base, "reasons": reasons, "rest": total - shown}
 
-    def importance(self, matrix: np.ndarray, threads: int = 1) -> list[dict[str, Any]]:
+    def importance(self, matrix: np.ndarray, threads: int | None = None) -> list[dict[str, Any]]:
         """Global importance: the mean absolute contribution of each field over ``matrix``, largest first."""
         _, contributions = self.contributions(matrix, threads)
         means = np.abs(contributions).mean(axis=0)
@@ -175,11 +174,11 @@ def sigmoid(x: float) -> float:
 class ExplainerLoader:
     """Loads a bundle's :class:`Explainer` in a background thread, started beside the ONNX session.
 
-    Importing LightGBM and reading ``model.txt`` take about a second (several
-    where pandas and scikit-learn are installed, which LightGBM then imports
-    too); started at load time in a daemon thread, they stay off the service's
-    start-up path, and the first request that asks for an explanation waits
-    for them only if they have not finished.
+    Loading LightGBM's library and parsing ``model.txt`` take a tenth of a
+    second for the default model, more for large ones; started at load time in
+    a daemon thread, they stay off the service's start-up path, and the first
+    request that asks for an explanation waits for them only if they have not
+    finished.
     """
 
     def __init__(self, bundle_dir: str | Path, metadata: Mapping[str, Any], top: int = TOP_REASONS) -> None:

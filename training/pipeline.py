@@ -23,6 +23,7 @@ from shared.columns import CLIENT_ID, TARGET, feature_names
 from shared.encoding import fit_encoding
 from shared.explain import Explainer
 from shared.scorer import MODEL_FILE, REFERENCE_FILE
+from shared.treeshap import TreeShap
 from training import bundle as bundle_io
 from training.card import write_model_card
 from training.data import file_sha256, fingerprint, load_csv, to_records
@@ -202,7 +203,7 @@ def build(config: BuildConfig, log: Log = lambda _: None) -> BuildResult:
             "reference": {"file": REFERENCE_FILE, "rows": reference_rows},
             "timings_s": dict(stages.seconds),
         }
-        explainer = Explainer(booster, state, calibration)
+        explainer = Explainer(TreeShap(staging_dir / bundle_io.LIGHTGBM_FILE), state, calibration)
         metadata["importance"] = explainer.importance(X[sample], threads=config.train.threads)
         metadata["fairness"] = shipped.fairness
         metadata["gender_comparison"] = comparison

@@ -85,7 +85,7 @@ def test_values_are_the_application_s(explainer: Explainer) -> None:
 
 
 def _all_reasons(explainer: Explainer, application: dict) -> list[dict]:
-    every = Explainer(explainer.booster, explainer.state, explainer.calibration, top=len(explainer.fields.names))
+    every = Explainer(explainer.model, explainer.state, explainer.calibration, top=len(explainer.fields.names))
     return every.explain([application])[0]["reasons"]
 
 
@@ -149,7 +149,7 @@ def test_loader_gives_the_explainer_loaded_in_the_background(tiny_bundle: Path, 
 def test_loader_reports_a_failed_load(tiny_bundle: Path, tmp_path: Path, scorer: Scorer) -> None:
     copy = tmp_path / "bundle"
     shutil.copytree(tiny_bundle, copy)
-    (copy / "model.txt").write_text("not a model")
+    (copy / "model.txt").write_text("not a model")  # LightGBM refuses it
     loader = ExplainerLoader(copy, scorer.metadata)
-    with pytest.raises(BundleError, match="explainer"):
+    with pytest.raises(BundleError, match="LightGBM"):
         loader.get(timeout=60)
