@@ -3,9 +3,10 @@
 Measured in one process, on the bundle's reference applications:
 
 * the score alone (``Scorer.score``: encoding + ONNX + calibration), for scale;
-* one application explained (``Explainer.explain`` on its encoded row: TreeSHAP,
-  grouping by field, top reasons, JSON-ready dict), and TreeSHAP alone, with
-  LightGBM's default threads and with ``num_threads=1``;
+* one application explained (``Explainer.explain`` on its encoded row: TreeSHAP
+  through LightGBM's C library, grouping by field, top reasons, JSON-ready
+  dict), TreeSHAP alone, and the ``lightgbm`` package's
+  ``Booster.predict(pred_contrib=True)`` with one thread and with its default threads;
 * a batch of 1,000 explained in one call, per application;
 * the same with a 500-tree model (same encoding and parameters, 500 rounds, no
   early stopping) trained here on synthetic rows.
@@ -23,6 +24,7 @@ import argparse
 import itertools
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -52,7 +54,8 @@ def _cycle(rows: list[Any]) -> Callable[[], Any]:
     return lambda: next(iterator)
 
 
-def _measure(explainer: Any, applications: list[dict[str, Any]], calls: int, repeats: int) -> dict[str, float]:
+def _measure(explainer: Any, booster: Any, applications: list[dict[str, Any]], calls: int,
+             repeats: int) -> dict[str, float]:
     from shared.encoding import encode
 
     matrix = encode(applications, explainer.state)
@@ -66,12 +69,14 @@ def _measure(explainer: Any, applications: list[dict[str, Any]], calls: int, rep
     rows = _cycle([row for _, row in singles])
     return {
         "single_explain_us": _per_call_us(explain_one, calls, repeats),
-        "single_treeshap_1_thread_us": _per_call_us(lambda: explainer.contributions(rows()), calls, repeats),
-        "single_treeshap_default_threads_us": _per_call_us(
-            lambda: explainer.booster.predict(rows(), pred_contrib=True), max(1, calls // 10), repeats),
+        "single_treeshap_c_api_us": _per_call_us(lambda: explainer.model.contributions(rows()), calls, repeats),
+        "single_lightgbm_predict_1_thread_us": _per_call_us(
+            lambda: booster.predict(rows(), pred_contrib=True, num_threads=1), calls, repeats),
+        "single_lightgbm_predict_default_threads_us": _per_call_us(
+            lambda: booster.predict(rows(), pred_contrib=True), max(1, calls // 10), repeats),
         "batch_1000_per_application_us": _per_call_us(
             lambda: explainer.explain(applications[:BATCH], matrix[:BATCH]), 1, repeats) / BATCH,
-        "trees": explainer.booster.num_trees(),
+        "trees": explainer.model.num_trees(),
     }
 
 
@@ -105,8 +110,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=300, help="single-application calls per run")
     args = parser.parse_args(argv)
 
+    import lightgbm as lgb
+
     from shared.explain import Explainer
     from shared.scorer import Scorer
+    from shared.treeshap import TreeShap
     from training.bundle import read_reference
 
     path = (args.bundle or bundle_dir()).resolve()
@@ -116,20 +124,25 @@ def main(argv: list[str] | None = None) -> int:
     explainer = Explainer.load(path, scorer.metadata)
     applications = [{k: v for k, v in row.items() if k != "score"}
                     for row in itertools.islice(read_reference(path / "reference.jsonl.gz"), BATCH)]
-    log(f"bundle {scorer.model_version}: {explainer.booster.num_trees()} trees, load {before['loadavg']}")
+    log(f"bundle {scorer.model_version}: {explainer.model.num_trees()} trees, load {before['loadavg']}")
     nxt = _cycle(applications)
     score_us = _per_call_us(lambda: scorer.score(nxt()), args.calls, args.repeats)
-    bundle = _measure(explainer, applications, args.calls, args.repeats)
+    bundle = _measure(explainer, lgb.Booster(model_file=str(path / "model.txt")), applications, args.calls,
+                      args.repeats)
     log(f"bundle model: {bundle}")
-    big = Explainer(_big_model(explainer.state, scorer.metadata), explainer.state, explainer.calibration)
-    large = _measure(big, applications, max(1, args.calls // 5), args.repeats)
+    booster = _big_model(explainer.state, scorer.metadata)
+    with tempfile.TemporaryDirectory() as folder:
+        booster.save_model(f"{folder}/model.txt")
+        big = Explainer(TreeShap(f"{folder}/model.txt"), explainer.state, explainer.calibration)
+    large = _measure(big, booster, applications, max(1, args.calls // 5), args.repeats)
     log(f"{BIG_TREES}-tree model: {large}")
     after = machine()
     data = {"machine": before, "loadavg_after": after["loadavg"], "bundle": bundle_info(path),
             "repeats": args.repeats, "calls": args.calls, "score_single_us": score_us,
             "models": {"bundle": bundle, f"{BIG_TREES}_trees": large}}
-    rows = [[name, m["trees"], m["single_explain_us"], m["single_treeshap_1_thread_us"],
-             m["single_treeshap_default_threads_us"], m["batch_1000_per_application_us"]]
+    rows = [[name, m["trees"], m["single_explain_us"], m["single_treeshap_c_api_us"],
+             m["single_lightgbm_predict_1_thread_us"], m["single_lightgbm_predict_default_threads_us"],
+             m["batch_1000_per_application_us"]]
             for name, m in data["models"].items()]
     markdown = "\n".join([
         "# Explanation cost per application",
@@ -141,8 +154,14 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"Score alone (`Scorer.score`, one application): {score_us:,.0f} us.",
         "",
-        md_table(["model", "trees", "explain one (us)", "TreeSHAP one, 1 thread (us)",
-                  "TreeSHAP one, default threads (us)", "explain 1,000 in one call (us per application)"], rows),
+        md_table(["model", "trees", "explain one (us)", "TreeSHAP one, C API fast path (us)",
+                  "lightgbm predict(pred_contrib) one, 1 thread (us)", "the same, default threads (us)",
+                  "explain 1,000 in one call (us per application)"], rows),
+        "",
+        "`explain one` is what `?explain=true` adds to a single answer: TreeSHAP through LightGBM's C "
+        "library (single-row fast path, one thread), grouping by field, the top reasons. The two "
+        "`lightgbm predict` columns are the Python package's `Booster.predict(X, pred_contrib=True)` on the "
+        "same row, for comparison (same numbers).",
     ])
     write_results("explain", data, markdown)
     return 0
