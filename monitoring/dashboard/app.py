@@ -1,4 +1,4 @@
-"""The Dash application: a shell (title, navigation, window selector, auto-refresh) and four pages.
+"""The Dash application: a shell (title, navigation, window selector, auto-refresh) and its pages.
 
 ``python -m monitoring dashboard`` serves it on ``DASH_HOST:DASH_PORT``
 (127.0.0.1:8050 by default) with a threaded WSGI server.
@@ -15,13 +15,13 @@ from dash import Dash, Input, Output, dcc, html
 from flask import abort, send_from_directory
 
 from monitoring.dashboard.data import DEFAULT_WINDOW, WINDOWS, DashboardData
-from monitoring.dashboard.pages import alerts, drift, events, models, operations, scores
+from monitoring.dashboard.pages import alerts, decision, drift, events, models, operations, scores
 from monitoring.dashboard.style import INDEX_STRING
 from monitoring.settings import MonitoringSettings
 
 logger = logging.getLogger("monitoring.dashboard")
 PAGES = [("Operations", operations), ("Scores", scores), ("Drift", drift), ("Alerts", alerts),
-         ("Events", events), ("Models", models)]
+         ("Events", events), ("Models", models), ("Decision", decision)]
 _REPORT_NAME = re.compile(r"drift-[0-9A-Za-z-]+\.html")
 
 
