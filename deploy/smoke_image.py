@@ -51,9 +51,9 @@ KINDS: dict[str, Kind] = {
         command=("python", "-m", "worker", "indexer"),
         health=("python", "/app/deploy/healthcheck.py", "deps"),
     ),
-    "monitoring": Kind(forbidden=("fastapi", "lightgbm", "mlflow"), env={"DASH_HOST": "127.0.0.1"}),
+    "monitoring": Kind(forbidden=("fastapi", "mlflow"), env={"DASH_HOST": "127.0.0.1"}),
     "scheduler": Kind(
-        forbidden=("fastapi", "lightgbm", "mlflow"),
+        forbidden=("fastapi", "mlflow"),
         command=("python", "-m", "monitoring", "schedule"),
         health=("python", "/app/deploy/healthcheck.py", "deps"),
     ),
