@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import threading
+import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -216,3 +217,24 @@ class ExplainerLoader:
             raise BundleError(f"cannot load the explainer of {self._bundle_dir}: {self._error}") from self._error
         assert self._explainer is not None
         return self._explainer
+
+
+_LOADERS: weakref.WeakKeyDictionary[Any, ExplainerLoader] = weakref.WeakKeyDictionary()
+_LOADERS_LOCK = threading.Lock()
+
+
+def explainer_of(scorer: Any) -> ExplainerLoader:
+    """The explainer of a loaded scorer's bundle, started loading at the first call, shared by its users.
+
+    Kept as long as the scorer is: when a new champion is swapped in, its own explainer
+    follows it, and requests still holding the old scorer keep the old one.
+
+    Args:
+        scorer: a :class:`shared.scorer.Scorer` (its ``bundle_dir`` and ``metadata``).
+    """
+    with _LOADERS_LOCK:
+        loader = _LOADERS.get(scorer)
+        if loader is None:
+            loader = ExplainerLoader(scorer.bundle_dir, scorer.metadata)
+            _LOADERS[scorer] = loader
+        return loader
