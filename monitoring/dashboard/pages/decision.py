@@ -45,40 +45,45 @@ def waterfall(explanation: dict[str, Any], threshold: float | None) -> go.Figure
     """From the base value to the score, one step per reason and one for all the other fields.
 
     The scale is the log-odds (where the steps add up); the right axis reads
-    it as a probability of default, and the dashed line is the threshold.
+    it as a probability of default, and the dashed line is the threshold. The
+    bars stand on the bottom of the plot (not on 0, far below on this scale).
     """
     reasons = explanation["reasons"]
     names = ["average applicant", *(label(r["field"]) for r in reasons), "all other fields", "this application"]
     steps = [explanation["base_value"], *(r["contribution"] for r in reasons), explanation["rest"],
              explanation["raw_score"]]
-    fig = go.Figure(go.Waterfall(
-        x=names, y=steps, measure=["absolute", *["relative"] * (len(reasons) + 1), "total"],
-        increasing={"marker": {"color": RAISES}}, decreasing={"marker": {"color": LOWERS}},
-        totals={"marker": {"color": TOTAL}}, connector={"line": {"color": "#90a4ae"}},
-        text=[f"{v:+.2f}" if 0 < i < len(steps) - 1 else f"{v:.2f}" for i, v in enumerate(steps)],
-        textposition="outside", hovertemplate="%{x}: %{y:.3f}<extra></extra>",
-    ))
-    values = [explanation["base_value"], explanation["raw_score"]]
-    if threshold is not None:
-        cut = _logit(threshold)
-        values.append(cut)
-        fig.add_hline(y=cut, line_dash="dash", line_color="#37474f",
-                      annotation_text=f"threshold {threshold:.1%}: refused at or above",
-                      annotation_position="top left")
+    levels = [explanation["base_value"], explanation["raw_score"]]
     running = explanation["base_value"]
     for step in steps[1:-1]:
         running += step
-        values.append(running)
-    low, high = min(values), max(values)
+        levels.append(running)
+    if threshold is not None:
+        levels.append(_logit(threshold))
+    low, high = min(levels), max(levels)
     pad = max(0.3, (high - low) * 0.15)
-    ticks = [t for t in (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9) if low - pad <= _logit(t) <= high + pad]
+    floor = low - pad
+    fig = go.Figure(go.Waterfall(
+        x=names, y=[steps[0] - floor, *steps[1:-1], steps[-1] - floor], base=floor,
+        measure=["absolute", *["relative"] * (len(reasons) + 1), "total"],
+        increasing={"marker": {"color": RAISES}}, decreasing={"marker": {"color": LOWERS}},
+        totals={"marker": {"color": TOTAL}}, connector={"line": {"color": "#90a4ae"}},
+        text=[f"{v:+.2f}" if 0 < i < len(steps) - 1 else f"{v:.2f}" for i, v in enumerate(steps)],
+        textposition="outside", hovertext=[f"{n}: {v:+.3f}" for n, v in zip(names, steps, strict=True)],
+        hoverinfo="text",
+    ))
+    if threshold is not None:
+        fig.add_hline(y=_logit(threshold), line_dash="dash", line_color="#37474f",
+                      annotation_text=f"threshold {threshold:.1%}: refused at or above",
+                      annotation_position="bottom right")
+    ticks = [t for t in (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9) if floor <= _logit(t) <= high + pad]
     fig.update_layout(
         template="plotly_white", height=HEIGHT + 80, margin={"l": 60, "r": 60, "t": 45, "b": 110},
         title={"text": "From the average applicant to this application (log-odds of default)", "x": 0.01,
                "font": {"size": 15}},
-        yaxis={"title": "log-odds of default", "range": [low - pad, high + pad]},
-        yaxis2={"overlaying": "y", "side": "right", "range": [low - pad, high + pad], "tickvals": [_logit(t)
-                for t in ticks], "ticktext": [f"{t:.0%}" for t in ticks], "title": "probability", "showgrid": False},
+        yaxis={"title": "log-odds of default", "range": [floor, high + pad]},
+        yaxis2={"overlaying": "y", "side": "right", "range": [floor, high + pad],
+                "tickvals": [_logit(t) for t in ticks], "ticktext": [f"{t:.0%}" for t in ticks],
+                "title": "probability", "showgrid": False},
         showlegend=False,
     )
     fig.add_trace(go.Scatter(x=[names[0]], y=[explanation["base_value"]], yaxis="y2", mode="markers",
