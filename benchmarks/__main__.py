@@ -19,6 +19,7 @@ from benchmarks.common import ROOT, VENV_PY, loadavg1, log, wait_for_quiet
 STEPS = {
     "accuracy": ["-m", "benchmarks.accuracy"],
     "inference": ["-m", "benchmarks.inference"],
+    "explain": ["-m", "benchmarks.explain"],
     "profile": ["-m", "benchmarks.profile_request", "--tag", "current"],
     "live-profile": ["-m", "benchmarks.live_profile", "--tag", "current"],
     "endtoend": ["-m", "benchmarks.endtoend"],
@@ -27,7 +28,8 @@ STEPS = {
 }
 QUICK = {"inference": ["--repeats", "2", "--rows", "1000"], "endtoend": ["--repeats", "1", "--duration", "5"],
          "async": ["--repeats", "1", "--duration", "5"], "indexing": ["--repeats", "1", "--events", "10000"],
-         "profile": ["--requests", "1000"], "live-profile": ["--duration", "5"], "accuracy": ["--rows", "5000"]}
+         "profile": ["--requests", "1000"], "live-profile": ["--duration", "5"], "accuracy": ["--rows", "5000"],
+         "explain": ["--repeats", "2", "--calls", "50"]}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -41,24 +41,24 @@ class Kind:
 
 KINDS: dict[str, Kind] = {
     "gateway": Kind(
-        forbidden=("lightgbm", "evidently", "dash", "pandas", "scikit-learn", "mlflow"),
+        forbidden=("scipy", "evidently", "dash", "pandas", "scikit-learn", "mlflow"),
         max_mb=400,
         ready_url="http://127.0.0.1:{PORT}/health/ready",
     ),
-    "worker": Kind(forbidden=("fastapi", "uvicorn", "lightgbm", "evidently", "dash", "pandas", "mlflow")),
+    "worker": Kind(forbidden=("fastapi", "uvicorn", "scipy", "evidently", "dash", "pandas", "mlflow")),
     "indexer": Kind(
-        forbidden=("fastapi", "lightgbm", "evidently", "dash", "pandas"),
+        forbidden=("fastapi", "scipy", "evidently", "dash", "pandas"),
         command=("python", "-m", "worker", "indexer"),
         health=("python", "/app/deploy/healthcheck.py", "deps"),
     ),
-    "monitoring": Kind(forbidden=("fastapi", "lightgbm", "mlflow"), env={"DASH_HOST": "127.0.0.1"}),
+    "monitoring": Kind(forbidden=("fastapi", "mlflow"), env={"DASH_HOST": "127.0.0.1"}),
     "scheduler": Kind(
-        forbidden=("fastapi", "lightgbm", "mlflow"),
+        forbidden=("fastapi", "mlflow"),
         command=("python", "-m", "monitoring", "schedule"),
         health=("python", "/app/deploy/healthcheck.py", "deps"),
     ),
     "space": Kind(
-        forbidden=("lightgbm", "mlflow", "onnxmltools"),
+        forbidden=("mlflow", "onnxmltools"),
         host_network=False,
         ready_url="http://127.0.0.1:7860/health/ready",
     ),

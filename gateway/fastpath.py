@@ -21,7 +21,7 @@ from gateway.errors import error_body, gateway_error_response
 from gateway.exceptions import GatewayError
 from gateway.middleware import request_id_of
 from gateway.responses import OrjsonResponse
-from gateway.routes import read_body
+from gateway.routes import explain_param, read_body
 
 SCORE_PATH = "/v1/score"
 ROUTE_LABEL = SimpleNamespace(path=SCORE_PATH)
@@ -49,8 +49,9 @@ class ScoreEndpoint:
         else:
             try:
                 scoring = scoring_of(request)
+                explain = explain_param(request, scoring, "sync") if scope["query_string"] else False
                 body = await read_body(request, scoring, "sync")
-                response = OrjsonResponse(scoring.score_one(body, request_id_of(scope)))
+                response = OrjsonResponse(scoring.score_one(body, request_id_of(scope), explain))
             except GatewayError as exc:
                 response = gateway_error_response(request, exc)
         await response(scope, receive, send)

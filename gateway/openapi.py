@@ -26,9 +26,18 @@ def _invalid_example() -> dict[str, Any]:
     return bad
 
 
+EXPLAIN_PARAMETER: dict[str, Any] = {
+    "name": "explain", "in": "query", "required": False,
+    "description": "true (or 1): add each decision's reasons (exact contributions to the log-odds of default, "
+                   "the 5 largest, and the rest) to the answer and to the stored event; false (or 0, or absent): "
+                   "none. Any other value is a 422.",
+    "schema": {"type": "string", "enum": ["true", "false", "1", "0"], "default": "false"},
+}
+
+
 def application_body() -> dict[str, Any]:
-    """``openapi_extra`` of a route taking one application."""
-    return {"requestBody": {"required": True, "content": {"application/json": {
+    """``openapi_extra`` of a route taking one application (and the ``explain`` parameter)."""
+    return {"parameters": [EXPLAIN_PARAMETER], "requestBody": {"required": True, "content": {"application/json": {
         "schema": {"$ref": "#/components/schemas/LoanApplication"},
         "examples": {
             "valid": {"summary": "a valid application", "value": _example()},
@@ -38,10 +47,10 @@ def application_body() -> dict[str, Any]:
 
 
 def batch_body() -> dict[str, Any]:
-    """``openapi_extra`` of a route taking a batch."""
+    """``openapi_extra`` of a route taking a batch (and the ``explain`` parameter)."""
     second = example_application()
     second.update(SK_ID_CURR=100003, AMT_INCOME_TOTAL=90000.0, EXT_SOURCE_2=0.71)
-    return {"requestBody": {"required": True, "content": {"application/json": {
+    return {"parameters": [EXPLAIN_PARAMETER], "requestBody": {"required": True, "content": {"application/json": {
         "schema": {"$ref": "#/components/schemas/ApplicationBatch"},
         "examples": {
             "batch": {"summary": "two valid applications and an invalid one", "value": {

@@ -54,6 +54,13 @@ class JobStatus(BaseModel):
     reason: str | None = Field(None, description="when failed: why")
 
 
+class FieldImportance(BaseModel):
+    """How much one field moves the scores on average (the global importance)."""
+
+    field: str
+    mean_abs_contribution: float = Field(description="mean |contribution| to the calibrated log-odds")
+
+
 class ModelInfo(BaseModel):
     """The loaded bundle."""
 
@@ -62,6 +69,9 @@ class ModelInfo(BaseModel):
     n_features: int
     features: list[str]
     metrics: dict[str, Any] = Field(default_factory=dict)
+    importance: list[FieldImportance] = Field(
+        default_factory=list, description="each field's mean absolute contribution over the reference sample, "
+        "largest first (empty for a bundle built before explanations)")
     metadata: dict[str, Any] = Field(default_factory=dict, description="the bundle's metadata.json, minus encoding")
     registry_version: str | None = Field(default=None, description="the registry version serving (None: MODEL_DIR)")
     champion_since: str | None = Field(default=None, description="when the serving model became champion (UTC)")

@@ -19,3 +19,7 @@ class WindowError(MonitoringError):
 
 class QueueProbeError(MonitoringError):
     """The job queue's backlog could not be read: its source (Redis, the gateway) did not answer."""
+
+
+class DecisionNotFoundError(MonitoringError):
+    """No scoring event has the id asked for, and no job that job id."""

@@ -12,19 +12,23 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 command -v uv >/dev/null || { echo "uv is not installed: pip install uv" >&2; exit 1; }
 
-compile() {  # compile OUTPUT SOURCES... -- EXTRAS...
+compile() {  # compile OUTPUT SOURCES... -- EXTRAS... [-- PACKAGES LEFT OUT]
     local out=$1; shift
-    local sources=() extras=()
+    local sources=() extras=() omit=()
     while [ "$1" != -- ]; do sources+=("$1"); shift; done; shift
-    for e in "$@"; do extras+=(--extra "$e"); done
-    uv pip compile "${sources[@]}" "${extras[@]}" -c constraints.txt \
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do extras+=(--extra "$1"); shift; done
+    [ $# -gt 0 ] && shift
+    for p in "$@"; do omit+=(--no-emit-package "$p"); done
+    uv pip compile "${sources[@]}" "${extras[@]}" "${omit[@]}" -c constraints.txt \
         --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
         --native-tls --quiet --custom-compile-command "requirements/compile.sh" -o "requirements/$out"
     echo "requirements/$out: $(grep -c '==' "requirements/$out") packages"
 }
 
-compile gateway.txt pyproject.toml -- gateway
-compile worker.txt pyproject.toml -- worker
+# The gateway and the worker use LightGBM's C library only (shared/treeshap.py, the exact
+# explanations), never its Python package: its SciPy and narwhals stay out of those images.
+compile gateway.txt pyproject.toml -- gateway -- scipy narwhals
+compile worker.txt pyproject.toml -- worker -- scipy narwhals
 compile monitoring.txt pyproject.toml -- monitoring
 # the Hugging Face Space: gateway (with the worker package's embedded worker and indexer),
 # dashboard and scheduler in one container, run by honcho

@@ -58,6 +58,8 @@ class ScoringEvent:
         features: the raw application fields (None = missing); empty when invalid.
         raw_input: the refused input, as text (only for "invalid"), since it may
             not fit the typed mapping.
+        explanation: the decision's reasons (``shared.explain``), only when the
+            request asked for them (``explain=true``); None otherwise.
     """
 
     path: Path
@@ -74,6 +76,7 @@ class ScoringEvent:
     error_type: str | None = None
     error_message: str | None = None
     shadow: dict[str, Any] | None = None  # the challenger's {model_version, probability, decision}, when it scored
+    explanation: dict[str, Any] | None = None
     timings: Timings = field(default_factory=Timings)
     event_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     timestamp: str = field(default_factory=utc_now_iso)

@@ -36,3 +36,7 @@ class InputRefusedError(SharedError):
 
 class ScoringFailedError(SharedError):
     """The scorer failed on valid input (our fault); the "error" events are already emitted."""
+
+
+class ExplanationUnavailableError(SharedError):
+    """An explanation was asked for, but the bundle's explainer is missing or failed to load."""

@@ -33,6 +33,7 @@ class ScoreJobArgs:
         single: the client sent one application (the result is one score, not a list).
         request_id: the submitting request's id, carried into the events.
         validation_ms: the gateway's validation time, carried into the events.
+        explain: the request asked for the decisions' reasons (``?explain=true``).
     """
 
     applications: list[dict[str, Any]]
@@ -40,6 +41,7 @@ class ScoreJobArgs:
     single: bool = False
     request_id: str | None = None
     validation_ms: float | None = None
+    explain: bool = False
 
     def to_kwargs(self) -> dict[str, Any]:
         """The job's ``kwargs`` (JSON-ready)."""

@@ -205,6 +205,15 @@ def summary(metadata: dict[str, Any], output: Path, seconds: float) -> str:
         + (f", {p['calibrated_decision_mismatches']} on calibrated probabilities"
            if "calibrated_decision_mismatches" in p else "")
     )
+    comparison = metadata.get("gender_comparison")
+    if comparison:
+        fairness = metadata.get("fairness", {}).get("disparate_impact", {})
+        ratios = ", ".join(f"{k} {v:.3f}" for k, v in fairness.items() if v is not None)
+        lines.append(
+            f"  fairness    ships {comparison['shipped'].replace('_', ' ')} (cost/application "
+            f"{comparison['extra_cost_without_gender']:+.2%} without CODE_GENDER, {comparison['compared_on']}); "
+            f"disparate impact {ratios or 'n/a'}; model card: model_card.md"
+        )
     if metadata.get("mlflow"):
         ml = metadata["mlflow"]
         lines.append(

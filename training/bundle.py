@@ -2,9 +2,9 @@
 
 Files: ``model.onnx`` (what serving runs), ``model.txt`` (the LightGBM model),
 ``metadata.json`` (read by ``shared.scorer``: version, encoding state,
-threshold, metrics, parity, ...) and ``reference.jsonl.gz`` (training
-applications with their score, one JSON object per line, for drift
-monitoring without pandas).
+threshold, metrics, parity, fairness, importance, ...), ``reference.jsonl.gz``
+(training applications with their score, one JSON object per line, for drift
+monitoring without pandas) and ``model_card.md`` (the model card, for people).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import orjson
 from shared.bundle import LIGHTGBM_FILE, METADATA_FILE, MODEL_FILE, REFERENCE_FILE, BundleMetadata
 from shared.columns import CLIENT_ID
 
+MODEL_CARD_FILE = "model_card.md"
 REFERENCE_ROWS = 20_000
 
 
@@ -115,4 +116,4 @@ def staging(output: str | Path) -> Iterator[Path]:
 
 def bundle_files() -> tuple[str, ...]:
     """The files every bundle holds."""
-    return (MODEL_FILE, LIGHTGBM_FILE, METADATA_FILE, REFERENCE_FILE)
+    return (MODEL_FILE, LIGHTGBM_FILE, METADATA_FILE, REFERENCE_FILE, MODEL_CARD_FILE)

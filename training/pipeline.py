@@ -20,16 +20,19 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from shared.columns import CLIENT_ID, TARGET, feature_names
-from shared.encoding import encode, fit_encoding
-from shared.scorer import MODEL_FILE, REFERENCE_FILE, Calibration
+from shared.encoding import fit_encoding
+from shared.explain import Explainer
+from shared.scorer import MODEL_FILE, REFERENCE_FILE
+from shared.treeshap import TreeShap
 from training import bundle as bundle_io
+from training.card import write_model_card
 from training.data import file_sha256, fingerprint, load_csv, to_records
 from training.exceptions import DataError
 from training.export import check_parity, onnx_probabilities, onnx_session, parity_matrix, to_onnx
-from training.platt import calibration_record, fit_platt
 from training.synthetic import generate
-from training.threshold import Costs, best_threshold, evaluate
-from training.train import TrainConfig, cross_validate, fit_final, predict_folds
+from training.threshold import Costs
+from training.train import TrainConfig, fit_final
+from training.variants import GENDER, WITH_GENDER, WITHOUT_GENDER, choose, fit_variant, without_field
 
 Log = Callable[[str], None]
 MIN_ROWS = 500
@@ -119,10 +122,6 @@ def build(config: BuildConfig, log: Log = lambda _: None) -> BuildResult:
         df, data_info = _load(config, log)
         applications = to_records(df[[CLIENT_ID, *feature_names()]])
         y = df[TARGET].to_numpy(dtype=np.int64)
-    with stages.stage("encoding"):
-        state = fit_encoding(applications)
-        X = encode(applications, state)
-        log(f"         matrix {X.shape[0]:,} x {X.shape[1]} float32")
     index = np.arange(len(y))
     if config.holdout > 0:
         train_idx, hold_idx = train_test_split(
@@ -130,24 +129,25 @@ def build(config: BuildConfig, log: Log = lambda _: None) -> BuildResult:
         )
     else:
         train_idx, hold_idx = index, index[:0]
-    with stages.stage(f"cross-validation ({config.train.folds} folds on {len(train_idx):,} rows)"):
-        cv = cross_validate(X[train_idx], y[train_idx], config.train, log=lambda line: log("         " + line))
-    with stages.stage("calibration and threshold"):
-        calibration = fit_platt(y[train_idx], cv.oof)
-        calibration_info = calibration_record(calibration, y[train_idx], cv.oof)
-        log(
-            f"         Platt a={calibration.a:.4f} b={calibration.b:.4f}: OOF Brier "
-            f"{calibration_info['brier_raw']:.4f} raw -> {calibration_info['brier_calibrated']:.4f} calibrated"
-        )
-        threshold = best_threshold(y[train_idx], calibration.apply(cv.oof), config.costs)
-        oof = _evaluate(y[train_idx], cv.oof, calibration, threshold, config)
-        holdout = None
-        if len(hold_idx):
-            holdout = _evaluate(y[hold_idx], predict_folds(cv.models, X[hold_idx]), calibration, threshold, config)
-        log(
-            f"         threshold {threshold:.4f} (raw score {calibration.inverse(threshold):.4f}): "
-            f"OOF cost/application {oof['cost_per_application']:.4f}, AUC {oof['auc']:.4f}"
-        )
+    with stages.stage("encoding"):
+        full_state = fit_encoding(applications)
+    candidates = {}
+    for name, state in ((WITH_GENDER, full_state), (WITHOUT_GENDER, without_field(full_state, GENDER))):
+        with stages.stage(f"{name}: cross-validation ({config.train.folds} folds on {len(train_idx):,} rows), "
+                          "calibration and threshold"):
+            candidates[name] = fit_variant(name, state, applications, y, (train_idx, hold_idx), config.train,
+                                           config.costs, config.seed, log=lambda line: log("         " + line))
+    shipped, comparison = choose(candidates[WITH_GENDER], candidates[WITHOUT_GENDER])
+    log(f"         ships {shipped.name}: cost/application without {GENDER} "
+        f"{comparison['extra_cost_without_gender']:+.2%} vs with it ({comparison['compared_on']})")
+    state, X, cv, calibration, threshold = shipped.state, shipped.X, shipped.cv, shipped.calibration, shipped.threshold
+    calibration_info, oof, holdout = shipped.calibration_info, shipped.oof, shipped.holdout
+    log(
+        f"         Platt a={calibration.a:.4f} b={calibration.b:.4f}; threshold {threshold:.4f} "
+        f"(raw score {calibration.inverse(threshold):.4f}): "
+        f"OOF cost/application {oof['cost_per_application']:.4f}, AUC {oof['auc']:.4f}"
+    )
+    del candidates
     with stages.stage(f"final model ({cv.rounds} rounds on {len(y):,} rows)"):
         booster = fit_final(X, y, config.train, cv.rounds, cv.pos_weight)
     with stages.stage("ONNX export and parity"):
@@ -203,7 +203,13 @@ def build(config: BuildConfig, log: Log = lambda _: None) -> BuildResult:
             "reference": {"file": REFERENCE_FILE, "rows": reference_rows},
             "timings_s": dict(stages.seconds),
         }
+        explainer = Explainer(TreeShap(staging_dir / bundle_io.LIGHTGBM_FILE), state, calibration)
+        metadata["importance"] = explainer.importance(X[sample], threads=config.train.threads)
+        metadata["fairness"] = shipped.fairness
+        metadata["gender_comparison"] = comparison
+        metadata["timings_s"] = dict(stages.seconds)
         bundle_io.write_metadata(staging_dir, metadata)
+        write_model_card(staging_dir / bundle_io.MODEL_CARD_FILE, metadata)
         if config.mlflow:
             from training.tracking import track_build
 
@@ -211,15 +217,6 @@ def build(config: BuildConfig, log: Log = lambda _: None) -> BuildResult:
             bundle_io.write_metadata(staging_dir, metadata)
     total = time.perf_counter() - stages.start
     return BuildResult(Path(config.output), metadata, total, dict(stages.seconds))
-
-
-def _evaluate(
-    y: np.ndarray, raw: np.ndarray, calibration: Calibration, threshold: float, config: BuildConfig
-) -> dict[str, Any]:
-    """Metrics of the calibrated probabilities at the threshold, plus the raw scores' Brier score."""
-    metrics = evaluate(y, calibration.apply(raw), threshold, config.costs)
-    metrics["brier_raw"] = float(np.mean((np.clip(raw, 0.0, 1.0) - y) ** 2))
-    return metrics
 
 
 def _metrics(oof: dict[str, Any], holdout: dict[str, Any] | None, cv: Any) -> dict[str, Any]:

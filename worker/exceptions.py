@@ -15,3 +15,7 @@ class JobInputError(PermanentJobError):
 
 class ScorerUnavailableError(WorkerError):
     """The model bundle could not be loaded (transient: a deploy may be writing it); the job is retried."""
+
+
+class ExplanationJobError(PermanentJobError):
+    """The job asked for the decisions' reasons and this bundle cannot give them (no ``model.txt``)."""

@@ -27,13 +27,13 @@ from rq import get_current_job
 from rq.job import Job
 
 from shared.event import Timings
-from shared.exceptions import InputRefusedError
+from shared.exceptions import ExplanationUnavailableError, InputRefusedError
 from shared.jobs import SCORE_JOB, ScoreJobArgs
 from shared.model_holder import ChampionFollower, follow_champion
 from shared.scorer import Scorer
 from shared.serving.core import ScoringCore
 from shared.serving.events import EventBuilder, split_application
-from worker.exceptions import JobInputError, PermanentJobError, ScorerUnavailableError
+from worker.exceptions import ExplanationJobError, JobInputError, PermanentJobError, ScorerUnavailableError
 from worker.settings import WorkerSettings
 
 logger = logging.getLogger(__name__)
@@ -126,7 +126,8 @@ def _ms(delta_s: float) -> float:
 
 
 def score_applications(applications: list[dict[str, Any]], indices: list[int] | None = None, single: bool = False,
-                       request_id: str | None = None, validation_ms: float | None = None) -> dict[str, Any]:
+                       request_id: str | None = None, validation_ms: float | None = None,
+                       explain: bool = False) -> dict[str, Any]:
     """Score applications queued by the gateway (one, or a batch as one matrix): the job of ``SCORE_JOB``.
 
     Args:
@@ -135,12 +136,14 @@ def score_applications(applications: list[dict[str, Any]], indices: list[int] | 
         single: answer with one score instead of a list.
         request_id: the submitting request's id, carried into the events.
         validation_ms: the gateway's validation time, carried into the events.
+        explain: add each decision's reasons to the result and the events.
 
     Returns:
         :class:`shared.serving.answers.JobScore` (``single``) or :class:`shared.serving.answers.JobBatch`.
 
     Raises:
         JobInputError: an application is not valid (fails at once, no retry).
+        ExplanationJobError: reasons asked for, but the bundle has no explainer (fails at once).
         ScorerUnavailableError: no model (retried).
     """
     started = time.perf_counter()
@@ -152,12 +155,19 @@ def score_applications(applications: list[dict[str, Any]], indices: list[int] | 
     except InputRefusedError as exc:
         raise JobInputError(exc.message) from None
     results = runtime.scorer.score_batch([features for _, features, _ in valid])
-    ended = datetime.now(UTC)
     job_id = job.id if job else None
+    explanations = None
+    if explain:
+        try:
+            explanations = runtime.core.explain([features for _, features, _ in valid],
+                                                results[0].model_version if results else None)
+        except ExplanationUnavailableError as exc:  # on_job_failure emits the "error" events
+            raise ExplanationJobError(str(exc)) from None
+    ended = datetime.now(UTC)
     queue_wait, total = _job_times(job, ended)
     inference = round(results[0].inference_ms, 3) if results else None
     timings = Timings(validation_ms=validation_ms, queue_wait_ms=queue_wait, inference_ms=inference, total_ms=total)
-    answer = runtime.core.job_answer(valid, results, single, timings, request_id, job_id)
+    answer = runtime.core.job_answer(valid, results, single, timings, request_id, job_id, explanations)
     logger.info("job", extra={
         "job_id": job_id, "request_id": request_id, "count": len(results), "status": "finished",
         "model_version": runtime.scorer.model_version, **answer["timings"],

@@ -8,7 +8,7 @@ from gateway.deps import JobsDep, jobs_of
 from gateway.middleware import request_id_of
 from gateway.openapi import errors, jobs_body
 from gateway.responses import OrjsonResponse
-from gateway.routes import read_body
+from gateway.routes import explain_param, read_body
 from gateway.schemas import JobAccepted, JobStatus
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -45,8 +45,9 @@ STATUS_EXAMPLES = {
 async def submit_job(request: Request) -> OrjsonResponse:
     """Queue one application, or {"applications": [...]}; poll status_url for the result."""
     jobs = jobs_of(request)
+    explain = explain_param(request, jobs.scoring, "async")
     body = await read_body(request, jobs.scoring, "async")
-    answer = await jobs.submit(body, request_id_of(request.scope))
+    answer = await jobs.submit(body, request_id_of(request.scope), explain)
     return OrjsonResponse(answer, status_code=202, headers={"Location": answer["status_url"]})
 
 

@@ -20,7 +20,10 @@ router = APIRouter(prefix="/v1", tags=["model"])
 MODEL_EXAMPLE = {
     "model_version": "20250101T000000-lgbm", "threshold": 0.1187, "n_features": 251,
     "features": [{"name": "NAME_CONTRACT_TYPE", "kind": "categorical", "required": True}],
-    "metrics": {"auc": 0.76, "business_cost": 0.49}, "metadata": {"version": "20250101T000000-lgbm"},
+    "metrics": {"auc": 0.76, "business_cost": 0.49},
+    "importance": [{"field": "EXT_SOURCE_MEAN", "mean_abs_contribution": 0.34},
+                   {"field": "EXT_SOURCE_MAX", "mean_abs_contribution": 0.22}],
+    "metadata": {"version": "20250101T000000-lgbm"},
 }
 
 
@@ -33,6 +36,7 @@ def model_info(scorer: Scorer) -> dict[str, Any]:
         "n_features": scorer.state.n_features,
         "features": [{"name": c.name, "kind": c.kind, "required": c.required} for c in feature_columns()],
         "metrics": scorer.metadata.get("metrics", {}),
+        "importance": scorer.metadata.get("importance", []),
         "metadata": metadata,
     }
 
@@ -41,7 +45,7 @@ def model_info(scorer: Scorer) -> dict[str, Any]:
             responses={200: {"model": ModelInfo, "content": {"application/json": {"example": MODEL_EXAMPLE}}},
                        **errors(401, 503)})
 async def model(scoring: ScoringDep, resources: ResourcesDep) -> OrjsonResponse:
-    """Bundle metadata: version, threshold, metrics and input features; the champion and the challenger."""
+    """Bundle metadata: version, threshold, metrics, input features and global importance; champion, challenger."""
     info = model_info(scoring.scorer)
     holder = resources.holder
     info["registry_version"] = holder.registry_version if holder else None

@@ -14,7 +14,7 @@ from gateway.deps import scoring_of
 from gateway.middleware import request_id_of
 from gateway.openapi import application_body, batch_body, errors
 from gateway.responses import OrjsonResponse
-from gateway.routes import read_body
+from gateway.routes import explain_param, read_body
 from gateway.schemas import BatchResponse, ScoreResponse
 
 router = APIRouter(prefix="/v1", tags=["scoring"])
@@ -59,5 +59,6 @@ def score_operation() -> dict[str, Any]:
 async def score_batch(request: Request) -> OrjsonResponse:
     """Score up to MAX_BATCH_SIZE applications as one matrix; invalid items are reported by index."""
     scoring = scoring_of(request)
+    explain = explain_param(request, scoring, "sync")
     body = await read_body(request, scoring, "sync")
-    return OrjsonResponse(await scoring.score_batch(body, request_id_of(request.scope)))
+    return OrjsonResponse(await scoring.score_batch(body, request_id_of(request.scope), explain))

@@ -74,14 +74,17 @@ class JobService:
         intervals = settings.job_retry_intervals or [0]
         self.retry = Retry(max=settings.job_retries, interval=intervals) if settings.job_retries else None
 
-    async def submit(self, body: bytes, request_id: str | None) -> dict[str, Any]:
-        """Validate one application or a batch and enqueue it; the answer of ``POST /v1/jobs``."""
+    async def submit(self, body: bytes, request_id: str | None, explain: bool = False) -> dict[str, Any]:
+        """Validate one application or a batch and enqueue it; the answer of ``POST /v1/jobs``.
+
+        With ``explain``, the job's result and events carry the decisions' reasons.
+        """
         parsed = self.scoring.parse(body, "async", request_id, allow_single=True)
         validation_ms = parsed.validation_ms
         args = ScoreJobArgs(
             applications=[{**features, CLIENT_ID: client_id} for _, features, client_id in parsed.valid],
             indices=[index for index, _, _ in parsed.valid], single=parsed.single, request_id=request_id,
-            validation_ms=validation_ms,
+            validation_ms=validation_ms, explain=explain,
         )
         try:
             if self.queue is None:

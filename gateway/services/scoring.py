@@ -17,11 +17,12 @@ from gateway.exceptions import (
     InvalidApplicationError,
     MalformedBodyError,
     ScoringError,
+    ServiceUnavailableError,
 )
 from gateway.metrics import GatewayMetrics
 from gateway.settings import GatewaySettings
 from shared.event import Path
-from shared.exceptions import InputRefusedError, ScoringFailedError
+from shared.exceptions import ExplanationUnavailableError, InputRefusedError, ScoringFailedError
 from shared.publisher import EventPublisher
 from shared.scorer import Scorer
 from shared.serving.core import Parsed, ScoringCore
@@ -32,14 +33,19 @@ _REFUSALS: dict[str, type[GatewayError]] = {
 }
 
 
-def http_error(exc: InputRefusedError | ScoringFailedError) -> GatewayError:
+Failure = InputRefusedError | ScoringFailedError | ExplanationUnavailableError
+
+
+def http_error(exc: Failure) -> GatewayError:
     """The gateway error (status, code, details) of a refusal or failure of the core."""
     if isinstance(exc, ScoringFailedError):
         return ScoringError(str(exc))
+    if isinstance(exc, ExplanationUnavailableError):
+        return ServiceUnavailableError(str(exc))
     return _REFUSALS[exc.reason](exc.message, **exc.details)
 
 
-def raise_http(exc: InputRefusedError | ScoringFailedError) -> NoReturn:
+def raise_http(exc: Failure) -> NoReturn:
     """Raise :func:`http_error` of ``exc``, chained to it."""
     raise http_error(exc) from exc
 
@@ -66,11 +72,11 @@ class ScoringService:
     def _count_error(self, error_type: str) -> None:
         self.metrics.errors.labels(error_type).inc()
 
-    def score_one(self, body: bytes, request_id: str | None) -> dict[str, Any]:
-        """Validate and score one application; the answer of ``POST /v1/score``."""
+    def score_one(self, body: bytes, request_id: str | None, explain: bool = False) -> dict[str, Any]:
+        """Validate and score one application (with its reasons when ``explain``); the answer of ``POST /v1/score``."""
         try:
-            return self.core.score_one(body, request_id)
-        except (InputRefusedError, ScoringFailedError) as exc:
+            return self.core.score_one(body, request_id, explain)
+        except (InputRefusedError, ScoringFailedError, ExplanationUnavailableError) as exc:
             raise_http(exc)
 
     def parse(self, body: bytes, path: Path, request_id: str | None, allow_single: bool = False) -> Parsed:
@@ -80,14 +86,14 @@ class ScoringService:
         except InputRefusedError as exc:
             raise_http(exc)
 
-    async def score_batch(self, body: bytes, request_id: str | None) -> dict[str, Any]:
+    async def score_batch(self, body: bytes, request_id: str | None, explain: bool = False) -> dict[str, Any]:
         """Validate a batch, score its valid items as one matrix; the answer of ``POST /v1/score/batch``."""
         parsed = self.parse(body, "sync", request_id)
         try:
-            if len(parsed.valid) >= self.offload_size:
-                return await run_in_threadpool(self.core.score_batch, parsed, request_id)
-            return self.core.score_batch(parsed, request_id)
-        except ScoringFailedError as exc:
+            if len(parsed.valid) >= self.offload_size or (explain and len(parsed.valid) > 1):
+                return await run_in_threadpool(self.core.score_batch, parsed, request_id, explain)
+            return self.core.score_batch(parsed, request_id, explain)
+        except (ScoringFailedError, ExplanationUnavailableError) as exc:
             raise_http(exc)
 
     def refuse_body(self, path: Path, error_type: str, message: str, request_id: str | None) -> None:

@@ -29,6 +29,12 @@ main { padding: 8px 24px 24px; }
 .panel { background: #fff; border-radius: 6px; padding: 8px 12px; box-shadow: 0 1px 2px rgba(0,0,0,0.08); }
 .panel.wide { grid-column: 1 / -1; }
 .caption { font-size: 12.5px; color: #546e7a; margin: 2px 4px 6px; }
+.card-value.good { color: #2e7d32; }
+.panel.wide + .panel.wide { margin-top: 10px; }
+table.reasons { border-collapse: collapse; font-size: 13px; width: 100%; }
+table.reasons th, table.reasons td { text-align: left; padding: 4px 8px; border-bottom: 1px solid #eceff1; }
+table.reasons td.raises { color: #c62828; }
+table.reasons td.lowers { color: #2e7d32; }
 footer { padding: 8px 24px; font-size: 12px; color: #78909c; }
 """
 

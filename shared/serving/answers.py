@@ -41,6 +41,28 @@ class FieldError(BaseModel):
     message: str
 
 
+class Reason(BaseModel):
+    """One field's share of the decision's log-odds."""
+
+    field: str = Field(description="a field of the application, or a column computed from some (derived_from)")
+    value: Any = Field(None, description="its value in this application (null: missing)")
+    contribution: float = Field(description="what it adds to the log-odds of default (exact TreeSHAP, calibrated)")
+    direction: Literal["raises risk", "lowers risk"]
+    derived_from: list[str] | None = Field(None, description="the raw fields a computed column comes from")
+
+
+class Explanation(BaseModel):
+    """Why the model scored the application so: ``base_value + sum(reasons) + rest == raw_score``."""
+
+    raw_score: float = Field(description="the application's log-odds of default; sigmoid(raw_score) = probability")
+    base_value: float = Field(description="the log-odds of an average applicant (the model's expected value)")
+    reasons: list[Reason] = Field(description="the 5 fields with the largest absolute contribution, largest first")
+    rest: float = Field(description="the sum of the other fields' contributions")
+
+
+EXPLANATION_DESCRIPTION = "the decision's reasons, with ?explain=true only"
+
+
 class ScoreResponse(BaseModel):
     """The score of one application."""
 
@@ -51,6 +73,7 @@ class ScoreResponse(BaseModel):
     threshold: float
     model_version: str
     timings: Timings
+    explanation: Explanation | None = Field(None, description=EXPLANATION_DESCRIPTION)
 
 
 class BatchResult(BaseModel):
@@ -60,6 +83,7 @@ class BatchResult(BaseModel):
     event_id: str = Field(description="id of the stored event of this score")
     probability: float
     decision: Decision
+    explanation: Explanation | None = Field(None, description=EXPLANATION_DESCRIPTION)
 
 
 class BatchRejection(BaseModel):
@@ -92,6 +116,7 @@ class JobScore(BaseModel):
     threshold: float
     model_version: str
     timings: JobTimings
+    explanation: Explanation | None = Field(None, description=EXPLANATION_DESCRIPTION)
 
 
 class JobBatch(BaseModel):
@@ -113,16 +138,24 @@ def timings_answer(timings: EventTimings, queue: bool = False) -> dict[str, floa
     return answer
 
 
-def result_item(index: int, event_id: str, result: ScoreResult) -> dict[str, Any]:
-    """One entry of ``results`` (:class:`BatchResult`)."""
-    return {"index": index, "event_id": event_id, "probability": result.probability, "decision": result.decision}
+def result_item(index: int, event_id: str, result: ScoreResult,
+                explanation: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One entry of ``results`` (:class:`BatchResult`); ``explanation`` only when asked for."""
+    item = {"index": index, "event_id": event_id, "probability": result.probability, "decision": result.decision}
+    if explanation is not None:
+        item["explanation"] = explanation
+    return item
 
 
-def score_answer(request_id: str | None, event_id: str, result: ScoreResult, timings: EventTimings) -> dict[str, Any]:
-    """The answer of ``POST /v1/score`` (:class:`ScoreResponse`)."""
-    return {"request_id": request_id, "event_id": event_id, "probability": result.probability,
-            "decision": result.decision, "threshold": result.threshold, "model_version": result.model_version,
-            "timings": timings_answer(timings)}
+def score_answer(request_id: str | None, event_id: str, result: ScoreResult, timings: EventTimings,
+                 explanation: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The answer of ``POST /v1/score`` (:class:`ScoreResponse`); ``explanation`` only when asked for."""
+    answer = {"request_id": request_id, "event_id": event_id, "probability": result.probability,
+              "decision": result.decision, "threshold": result.threshold, "model_version": result.model_version,
+              "timings": timings_answer(timings)}
+    if explanation is not None:
+        answer["explanation"] = explanation
+    return answer
 
 
 def batch_answer(request_id: str | None, model_version: str, threshold: float, results: list[dict[str, Any]],
@@ -133,11 +166,15 @@ def batch_answer(request_id: str | None, model_version: str, threshold: float, r
             "results": results, "errors": rejected, "timings": timings_answer(timings)}
 
 
-def job_score(event_id: str, result: ScoreResult, timings: EventTimings) -> dict[str, Any]:
-    """The result of a single-application job (:class:`JobScore`)."""
-    return {"event_id": event_id, "probability": result.probability, "decision": result.decision,
-            "threshold": result.threshold, "model_version": result.model_version,
-            "timings": timings_answer(timings, queue=True)}
+def job_score(event_id: str, result: ScoreResult, timings: EventTimings,
+              explanation: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The result of a single-application job (:class:`JobScore`); ``explanation`` only when asked for."""
+    answer = {"event_id": event_id, "probability": result.probability, "decision": result.decision,
+              "threshold": result.threshold, "model_version": result.model_version,
+              "timings": timings_answer(timings, queue=True)}
+    if explanation is not None:
+        answer["explanation"] = explanation
+    return answer
 
 
 def job_batch(model_version: str, threshold: float, results: list[dict[str, Any]],

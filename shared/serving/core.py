@@ -25,7 +25,8 @@ from pydantic import ValidationError
 
 from shared.columns import CLIENT_ID
 from shared.event import Path, Timings
-from shared.exceptions import InputRefusedError, ScoringFailedError
+from shared.exceptions import BundleError, ExplanationUnavailableError, InputRefusedError, ScoringFailedError
+from shared.explain import explainer_of
 from shared.schema import LoanApplication, field_errors
 from shared.scorer import Scorer, ScoreResult
 from shared.serving import answers
@@ -83,6 +84,9 @@ class ScoringCore:
         events: the event builder (and its publisher).
         max_batch_size: most applications in one batch.
         on_scores: called with ``(path, probabilities, decisions)`` after each scoring (metrics).
+
+    The explanations come from the scorer's own explainer (:func:`shared.explain.explainer_of`),
+    whose loading starts here, in the background: a swapped-in scorer brings its own.
     """
 
     def __init__(self, scorer: Scorer, events: EventBuilder, max_batch_size: int = 1000,
@@ -91,19 +95,26 @@ class ScoringCore:
         self.events = events
         self.max_batch_size = max_batch_size
         self.on_scores = on_scores
+        explainer_of(scorer)
 
     # --- one application, sync ------------------------------------------------------------
-    def score_one(self, body: bytes, request_id: str | None) -> dict[str, Any]:
-        """Validate and score one application from the raw body; the answer of ``POST /v1/score``."""
+    def score_one(self, body: bytes, request_id: str | None, explain: bool = False) -> dict[str, Any]:
+        """Validate and score one application from the raw body; the answer of ``POST /v1/score``.
+
+        With ``explain``, the answer and the event carry the decision's reasons.
+        """
         start = time.perf_counter()
         features, client_id = self.parse_one(body, "sync", request_id, start)
         validated = time.perf_counter()
         result = self.infer([(features, client_id)], "sync", request_id, start, validated)[0]
+        explanation = self.explain_rows([(features, client_id)], "sync", request_id, start,
+                                        model_version=result.model_version)[0] if explain else None
         timings = Timings(validation_ms=ms_since(start, validated), inference_ms=round(result.inference_ms, 3),
                           total_ms=ms_since(start))
-        event_id = self.events.scored("sync", features, client_id, result, timings, request_id)
+        event_id = self.events.scored("sync", features, client_id, result, timings, request_id,
+                                      explanation=explanation)
         self._observe("sync", [result])
-        return answers.score_answer(request_id, event_id, result, timings)
+        return answers.score_answer(request_id, event_id, result, timings, explanation)
 
     def parse_one(self, body: bytes, path: Path, request_id: str | None, start: float) -> Row:
         """Parse and validate one application from the raw body (an "invalid" event when refused)."""
@@ -155,13 +166,15 @@ class ScoringCore:
             raise InputRefusedError("invalid", f"none of the {len(rejected)} applications is valid", items=rejected)
         return Parsed(valid, rejected, False, start, time.perf_counter())
 
-    def score_batch(self, parsed: Parsed, request_id: str | None) -> dict[str, Any]:
+    def score_batch(self, parsed: Parsed, request_id: str | None, explain: bool = False) -> dict[str, Any]:
         """Score the valid items of a parsed batch as one matrix; the answer of ``POST /v1/score/batch``."""
         results = self.infer(parsed.rows, "sync", request_id, parsed.start, parsed.validated)
+        explanations = (self.explain_rows(parsed.rows, "sync", request_id, parsed.start,
+                                          model_version=results[0].model_version) if explain and results else None)
         inference_ms = round(results[0].inference_ms, 3) if results else 0.0
         timings = Timings(validation_ms=parsed.validation_ms, inference_ms=inference_ms,
                           total_ms=ms_since(parsed.start))
-        items = self.emit_scored("sync", parsed.valid, results, timings, request_id)
+        items = self.emit_scored("sync", parsed.valid, results, timings, request_id, explanations=explanations)
         self._observe("sync", results)
         version, threshold = _version_of(results, self.scorer)
         return answers.batch_answer(request_id, version, threshold, items, parsed.rejected, timings)
@@ -184,11 +197,13 @@ class ScoringCore:
         return valid
 
     def job_answer(self, valid: list[tuple[int, dict[str, Any], Any]], results: list[ScoreResult], single: bool,
-                   timings: Timings, request_id: str | None, job_id: str | None) -> dict[str, Any]:
-        """Emit a job's events and build its result (one score, or a batch's results)."""
-        items = self.emit_scored("async", valid, results, timings, request_id, job_id)
+                   timings: Timings, request_id: str | None, job_id: str | None,
+                   explanations: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """Emit a job's events and build its result (one score, or a batch's results), with their reasons if given."""
+        items = self.emit_scored("async", valid, results, timings, request_id, job_id, explanations)
         if single:
-            return answers.job_score(items[0]["event_id"], results[0], timings)
+            return answers.job_score(items[0]["event_id"], results[0], timings,
+                                     explanations[0] if explanations else None)
         version, threshold = _version_of(results, self.scorer)
         return answers.job_batch(version, threshold, items, timings)
 
@@ -207,12 +222,47 @@ class ScoringCore:
                                    request_id, self.scorer.model_version, timings)
             raise ScoringFailedError("internal error while scoring: quote the request_id") from exc
 
+    def explain(self, applications: list[dict[str, Any]], model_version: str | None = None) -> list[dict[str, Any]]:
+        """The reasons of each application's score (``shared.explain``), by the model that scored them.
+
+        Args:
+            applications: the scored applications.
+            model_version: the version that scored them (checked: a swap may have happened since).
+
+        Raises:
+            ExplanationUnavailableError: the bundle's explainer could not be loaded, or the model
+                was swapped between the score and its explanation (rare: retry).
+        """
+        scorer = self.scorer
+        if model_version is not None and scorer.model_version != model_version:
+            raise ExplanationUnavailableError(f"the model changed from {model_version} to {scorer.model_version} "
+                                              "while this request was scored: retry")
+        try:
+            explainer = explainer_of(scorer).get()
+        except BundleError as exc:
+            raise ExplanationUnavailableError(f"explanations are unavailable: {exc}") from exc
+        return explainer.explain(applications)
+
+    def explain_rows(self, rows: list[Row], path: Path, request_id: str | None, start: float | None = None,
+                     job_id: str | None = None, model_version: str | None = None) -> list[dict[str, Any]]:
+        """:meth:`explain` of scored rows; when it cannot, one "error" event each, and the error raised again."""
+        try:
+            return self.explain([features for features, _ in rows], model_version)
+        except ExplanationUnavailableError as exc:
+            timings = Timings(total_ms=ms_since(start) if start is not None else None)
+            for features, client_id in rows:
+                self.events.failed(path, features, client_id, "explanation_unavailable", str(exc), request_id,
+                                   self.scorer.model_version, timings, job_id)
+            raise
+
     def emit_scored(self, path: Path, valid: list[tuple[int, dict[str, Any], Any]], results: list[ScoreResult],
-                    timings: Timings, request_id: str | None, job_id: str | None = None) -> list[dict[str, Any]]:
-        """One "ok" event per result; the ``results`` entries of the answer, each with its event id."""
+                    timings: Timings, request_id: str | None, job_id: str | None = None,
+                    explanations: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+        """One "ok" event per result; the ``results`` entries of the answer, each with its event id (and reasons)."""
+        reasons: list[dict[str, Any] | None] = list(explanations) if explanations is not None else [None] * len(valid)
         return [answers.result_item(index, self.events.scored(path, features, client_id, result, timings,
-                                                              request_id, job_id), result)
-                for (index, features, client_id), result in zip(valid, results, strict=True)]
+                                                              request_id, job_id, explanation), result, explanation)
+                for (index, features, client_id), result, explanation in zip(valid, results, reasons, strict=True)]
 
     def load_json(self, body: bytes, path: Path, request_id: str | None, start: float | None = None) -> Any:
         """``orjson.loads``, refusing malformed JSON (with its event)."""

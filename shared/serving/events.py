@@ -98,13 +98,17 @@ class EventBuilder:
         return self.pseudonymiser.text(text[:MESSAGE_MAX_CHARS + _CUT_MARGIN])[:MESSAGE_MAX_CHARS]
 
     def scored(self, path: Path, features: dict[str, Any], client_id: Any, result: ScoreResult, timings: Timings,
-               request_id: str | None, job_id: str | None = None) -> str:
-        """Publish one scored application (``features``: the 120 raw fields); returns its event id."""
+               request_id: str | None, job_id: str | None = None, explanation: dict[str, Any] | None = None) -> str:
+        """Publish one scored application (``features``: the 120 raw fields, ``explanation`` when asked for).
+
+        Returns:
+            Its event id.
+        """
         event_id = new_id()
         self.publisher.publish(ScoringEvent(
             event_id=event_id, path=path, status="ok", model_version=result.model_version, request_id=request_id,
             job_id=job_id, client_ref=self.client_ref(client_id), features=features, score=result.probability,
-            decision=result.decision, threshold=result.threshold, timings=timings,
+            decision=result.decision, threshold=result.threshold, timings=timings, explanation=explanation,
         ))
         return event_id
 

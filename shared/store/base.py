@@ -126,6 +126,10 @@ class EventStore(OutcomeStore):
         """One event by id, or None."""
 
     @abc.abstractmethod
+    def events_of_job(self, job_id: str, limit: int = 1000) -> list[dict[str, Any]]:
+        """The events of one async job (its applications), oldest first, up to ``limit``."""
+
+    @abc.abstractmethod
     def recent_events(self, limit: int = 50, window: TimeWindow | None = None) -> list[dict[str, Any]]:
         """The newest events, newest first (whole documents)."""
 

@@ -268,6 +268,13 @@ class ElasticsearchEventStore(ElasticPersonalData, ElasticOutcomes, EventStore):
         return self.shown(hits[0]["_source"]) if hits else None
 
     @translate_errors
+    def events_of_job(self, job_id: str, limit: int = 1000) -> list[dict[str, Any]]:
+        """The events of one async job (its applications), oldest first, up to ``limit``."""
+        hits = self._search(query={"term": {"job_id": job_id}}, size=limit,
+                            sort=[{"timestamp": "asc"}, {"event_id": "asc"}])["hits"]["hits"]
+        return [hit["_source"] for hit in hits]
+
+    @translate_errors
     def recent_events(self, limit: int = 50, window: TimeWindow | None = None) -> list[dict[str, Any]]:
         """The newest events, newest first (whole documents)."""
         return self._newest(self._query(window), limit, lambda hit: self.shown(_source(hit)))

@@ -22,6 +22,26 @@ _KEYWORD = {"type": "keyword"}
 # Kept in _source only: the refused input may be anything, it is never searched.
 _STORED_ONLY = {"type": "keyword", "index": False, "doc_values": False}
 
+# The decision's reasons (shared.explain), stored only when the request asked for them.
+# A reason's value is a number or a category: kept in _source, never indexed.
+_REASON_FIELDS: dict[str, dict[str, Any]] = {
+    "field": _KEYWORD,
+    "value": {"type": "object", "enabled": False},
+    "contribution": {"type": "double"},
+    "direction": _KEYWORD,
+    "derived_from": _KEYWORD,
+}
+_EXPLANATION_NUMBERS = ("raw_score", "base_value", "rest")
+EXPLANATION_MAPPING: dict[str, Any] = {
+    "type": "object",
+    "dynamic": "strict",
+    "properties": {
+        **{name: {"type": "double"} for name in _EXPLANATION_NUMBERS},
+        "reasons": {"type": "object", "dynamic": "strict", "properties": _REASON_FIELDS},
+    },
+}
+
+
 # Fields of an event document that are not features, with their mapping.
 EVENT_FIELDS: dict[str, dict[str, Any]] = {
     "event_id": _KEYWORD,
@@ -41,6 +61,8 @@ EVENT_FIELDS: dict[str, dict[str, Any]] = {
     # the challenger's score of the same application (shadow scoring), when it scored it
     "shadow": {"type": "object", "dynamic": "strict", "properties": {
         "model_version": _KEYWORD, "probability": {"type": "double"}, "decision": _KEYWORD}},
+    # the decision's reasons, when the request asked for them (explain=true)
+    "explanation": EXPLANATION_MAPPING,
 }
 
 
@@ -206,12 +228,39 @@ def check_event(doc: Mapping[str, Any]) -> None:
                 if timing not in TIMING_FIELDS:
                     raise DocumentError(f"timings.{timing}: unknown field (strict mapping)")
                 _check_value(f"timings.{timing}", tvalue, {"type": "float"})
+        elif name == "explanation":
+            _check_explanation(value)
         elif name not in EVENT_FIELDS:
             raise DocumentError(f"{name}: unknown field (strict mapping)")
         elif EVENT_FIELDS[name]["type"] == "object":
             _check_object(name, value, EVENT_FIELDS[name]["properties"])
         elif name != "timestamp":
             _check_value(name, value, EVENT_FIELDS[name])
+
+
+def _check_explanation(value: Any) -> None:
+    if value is None:
+        return
+    if not isinstance(value, Mapping):
+        raise DocumentError(f"explanation: expected an object, got {type(value).__name__}")
+    for name, item in value.items():
+        if name in _EXPLANATION_NUMBERS:
+            _check_value(f"explanation.{name}", item, {"type": "double"})
+        elif name == "reasons":
+            for reason in item if isinstance(item, list | tuple) else [item]:
+                if not isinstance(reason, Mapping):
+                    raise DocumentError(f"explanation.reasons: expected objects, got {type(reason).__name__}")
+                for key, field_value in reason.items():
+                    spec = _REASON_FIELDS.get(key)
+                    if spec is None:
+                        raise DocumentError(f"explanation.reasons.{key}: unknown field (strict mapping)")
+                    if key == "derived_from":
+                        for raw in field_value if isinstance(field_value, list | tuple) else [field_value]:
+                            _check_value(f"explanation.reasons.{key}", raw, spec)
+                    elif key != "value":
+                        _check_value(f"explanation.reasons.{key}", field_value, spec)
+        else:
+            raise DocumentError(f"explanation.{name}: unknown field (strict mapping)")
 
 
 @cache

@@ -151,6 +151,13 @@ class SQLiteEventStore(SQLitePersonalData, SQLiteOutcomes, EventStore):
         row = self._conn().execute(f"SELECT {DOC_COLUMNS} FROM events WHERE event_id = ?", (event_id,)).fetchone()
         return self.shown(row_to_event(row)) if row else None
 
+    def events_of_job(self, job_id: str, limit: int = 1000) -> list[dict[str, Any]]:
+        """The events of one async job (its applications), oldest first, up to ``limit``."""
+        rows = self._conn().execute(
+            f"SELECT {DOC_COLUMNS} FROM events WHERE job_id = ? ORDER BY ts, event_id LIMIT ?", (job_id, limit)
+        )
+        return [row_to_event(row) for row in rows]
+
     def recent_events(self, limit: int = 50, window: TimeWindow | None = None) -> list[dict[str, Any]]:
         """The newest events, newest first (whole documents)."""
         where, params = self._where(window)

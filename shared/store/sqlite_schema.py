@@ -14,10 +14,10 @@ from shared.store.common import to_ms
 # Scalar fields of an event, in column order (features and timings apart).
 _SCALARS = (
     "event_id", "timestamp", "request_id", "job_id", "path", "model_version", "client_ref", "raw_input",
-    "score", "decision", "threshold", "status", "error_type", "error_message", "shadow",
+    "score", "decision", "threshold", "status", "error_type", "error_message", "shadow", "explanation",
 )
-# Scalar columns holding an object, as JSON text.
-_JSON = ("shadow",)
+# Scalar columns holding an object, as JSON text (explanation: NULL unless the request asked for it).
+_JSON = ("shadow", "explanation")
 _TYPES = {"event_id": "TEXT PRIMARY KEY", "score": "REAL", "threshold": "REAL"}
 
 SCHEMA = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ from pydantic import BaseModel
 
 from shared.columns import CLIENT_ID
 from shared.event import ScoringEvent, Timings
-from shared.exceptions import InputRefusedError
+from shared.exceptions import ExplanationUnavailableError, InputRefusedError
 from shared.schema import example_application
 from shared.scorer import Scorer
 from shared.serving.answers import BatchResponse, JobBatch, JobScore, ScoreResponse
@@ -35,10 +36,15 @@ def core(tiny_bundle: Path) -> ScoringCore:
     return ScoringCore(Scorer.load(tiny_bundle), EventBuilder(ListPublisher(), "answers-test-key"), max_batch_size=5)
 
 
+# Present only when asked for (explain=true), or only on a derived column's reason.
+ON_REQUEST = {"explanation", "derived_from"}
+
+
 def _same_fields(answer: Any, model: type[BaseModel]) -> None:
-    """``answer`` validates as ``model`` and has no field more or less, recursively."""
+    """``answer`` validates as ``model`` and has no field more or less (but ON_REQUEST ones), recursively."""
     parsed = model.model_validate(answer)
-    assert set(answer) == set(type(parsed).model_fields), model.__name__
+    fields = set(type(parsed).model_fields)
+    assert set(answer) <= fields and fields - set(answer) <= ON_REQUEST, model.__name__
     for name, value in answer.items():
         child = getattr(parsed, name)
         if isinstance(child, BaseModel):
@@ -95,3 +101,43 @@ def test_a_job_with_an_invalid_application_names_its_index(core: ScoringCore) ->
     with pytest.raises(InputRefusedError, match="application 4 is invalid: SK_ID_CURR"):
         core.validate_job([example_application(), bad], [3, 4])
     assert _published(core) == []
+
+
+def test_with_explain_every_answer_and_event_carries_the_same_reasons(core: ScoringCore) -> None:
+    application = example_application()
+    one = core.score_one(orjson.dumps(application), "req-e", explain=True)
+    _same_fields(one, ScoreResponse)
+    assert "explanation" not in core.score_one(orjson.dumps(application), "req-f")  # only when asked for
+    body = orjson.dumps({"applications": [application, application]})
+    batch = core.score_batch(core.parse(body, "sync", "req-g"), "req-g", explain=True)
+    _same_fields(batch, BatchResponse)
+    valid = core.validate_job([application], [0])
+    results = core.scorer.score_batch([features for _, features, _ in valid])
+    job = core.job_answer(valid, results, True, Timings(), "r", "job-e", core.explain([valid[0][1]]))
+    _same_fields(job, JobScore)
+    explanation = one["explanation"]
+    assert batch["results"][0]["explanation"] == batch["results"][1]["explanation"] == explanation
+    assert job["explanation"] == explanation
+    stored = [e.explanation for e in _published(core)]
+    assert stored == [explanation, None, explanation, explanation, explanation]
+
+
+def test_explain_without_the_lightgbm_model_fails_with_error_events(tiny_bundle: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, copy)
+    (copy / "model.txt").unlink()  # a bundle built before explanations
+    core = ScoringCore(Scorer.load(copy), EventBuilder(ListPublisher(), "answers-test-key"))
+    assert "explanation" not in core.score_one(orjson.dumps(example_application()), "req-h")
+    with pytest.raises(ExplanationUnavailableError):
+        core.score_one(orjson.dumps(example_application()), "req-i", explain=True)
+    events = _published(core)
+    assert [e.status for e in events] == ["ok", "error"] and events[1].error_type == "explanation_unavailable"
+
+
+def test_a_model_swapped_during_the_request_is_not_explained_with_the_new_one(core: ScoringCore,
+                                                                               tiny_bundle: Path) -> None:
+    with pytest.raises(ExplanationUnavailableError, match="retry"):
+        core.explain([example_application()], model_version="another-version")
+    swapped = Scorer.load(tiny_bundle)
+    core.scorer = swapped  # what a champion swap does
+    assert core.explain([example_application()], swapped.model_version)  # the new scorer's own explainer

@@ -13,7 +13,7 @@ from shared.event import TIMING_FIELDS, ScoringEvent, Timings
 from shared.store import sqlite_schema
 from shared.store.mapping import EVENT_FIELDS, events_mapping
 
-NESTED = {"features", "timings"}
+NESTED = {"features", "timings", "explanation"}  # objects, mapped with their own properties
 
 
 def _scalar_fields() -> set[str]:
@@ -29,15 +29,20 @@ def test_every_scalar_field_of_the_event_is_mapped_for_elasticsearch() -> None:
 
 def test_every_scalar_field_of_the_event_is_a_sqlite_column() -> None:
     columns = set(sqlite_schema.DOC_COLUMNS.split(", "))
-    assert columns == _scalar_fields() | set(TIMING_FIELDS) | {"features"}
+    assert columns == _scalar_fields() | set(TIMING_FIELDS) | {"features", "explanation"}
 
 
 def test_an_event_survives_the_sqlite_row_round_trip() -> None:
     from datetime import UTC, datetime
 
-    event = ScoringEvent(path="sync", status="ok", request_id="r", client_ref="c", features={"AMT_CREDIT": 1.0},
-                         score=0.2, decision="approved", threshold=0.5, timings=Timings(total_ms=1.5))
-    doc = event.to_dict()
-    row = sqlite_schema.event_row(doc, event.event_id, datetime.now(UTC))
-    selected = [row[sqlite_schema.TABLE_COLUMNS.split(", ").index(c)] for c in sqlite_schema.DOC_COLUMNS.split(", ")]
-    assert sqlite_schema.row_to_event(selected) == doc
+    explanation = {"raw_score": -1.0, "base_value": -2.0, "rest": 0.1,
+                   "reasons": [{"field": "AMT_CREDIT", "value": 1.0, "contribution": 0.9, "direction": "raises risk"}]}
+    for explained in (None, explanation):
+        event = ScoringEvent(path="sync", status="ok", request_id="r", client_ref="c", features={"AMT_CREDIT": 1.0},
+                             score=0.2, decision="approved", threshold=0.5, timings=Timings(total_ms=1.5),
+                             explanation=explained)
+        doc = event.to_dict()
+        row = sqlite_schema.event_row(doc, event.event_id, datetime.now(UTC))
+        columns = sqlite_schema.TABLE_COLUMNS.split(", ")
+        selected = [row[columns.index(c)] for c in sqlite_schema.DOC_COLUMNS.split(", ")]
+        assert sqlite_schema.row_to_event(selected) == doc
