@@ -51,7 +51,7 @@ def test_background_thread_runs_and_stops(settings: MonitoringSettings, store: S
         while not handle.scheduler.jobs and time.monotonic() < deadline:
             time.sleep(0.05)
         jobs = {job.name: job for job in handle.scheduler.jobs}
-        assert set(jobs) == {"anomalies", "drift", "retention"}
+        assert set(jobs) == {"anomalies", "drift", "resources", "retention"}
         assert jobs["drift"].interval == fast.drift_interval_seconds
     finally:
         started = time.monotonic()
@@ -65,6 +65,9 @@ def test_default_jobs_do_their_work(settings: MonitoringSettings, store: SQLiteE
     jobs["retention"].func()
     jobs["drift"].func()  # empty store: a "not enough data" report, no crash
     assert store.list_reports()[0]["status"] == "not_enough_data"
+    jobs["resources"].func()  # embedded: this process (as "embedded") and the host
+    kinds = {(s["kind"], s.get("service")) for s in store.list_resources()}
+    assert kinds == {("process", "embedded"), ("host", None)}
 
 
 def test_prune_reports_keeps_recent_ones(tmp_path: Path) -> None:
