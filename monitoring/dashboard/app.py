@@ -1,4 +1,4 @@
-"""The Dash application: a shell (title, navigation, window selector, auto-refresh) and five pages.
+"""The Dash application: a shell (title, navigation, window selector, auto-refresh) and its pages.
 
 ``python -m monitoring dashboard`` serves it on ``DASH_HOST:DASH_PORT``
 (127.0.0.1:8050 by default) with a threaded WSGI server, behind HTTP basic
@@ -18,13 +18,13 @@ from flask import abort, send_from_directory
 
 from monitoring.dashboard.auth import protect
 from monitoring.dashboard.data import DEFAULT_WINDOW, WINDOWS, DashboardData
-from monitoring.dashboard.pages import alerts, drift, events, models, operations, scores
+from monitoring.dashboard.pages import alerts, drift, events, models, operations, resources, scores
 from monitoring.dashboard.style import INDEX_STRING
 from monitoring.settings import MonitoringSettings
 
 logger = logging.getLogger("monitoring.dashboard")
 PAGES = [("Operations", operations), ("Scores", scores), ("Drift", drift), ("Alerts", alerts),
-         ("Events", events), ("Models", models)]
+         ("Events", events), ("Models", models), ("Resources", resources)]
 _REPORT_NAME = re.compile(r"drift-[0-9A-Za-z-]+\.html")
 
 
