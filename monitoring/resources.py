@@ -6,8 +6,9 @@ Where the per-process figures come from:
   one for all of them), each process's own ``process_*`` gauges
   (:mod:`shared.resources`, ``liveall`` mode) are read from that directory, one
   sample per live process with its ``service`` and ``pid``;
-- without it (embedded mode: gateway, worker, indexer and scheduler are one
-  process), this process is sampled itself, as service ``embedded``.
+- without it, this process is sampled itself: as service ``embedded`` in embedded
+  mode (gateway, worker, indexer and scheduler are one process), as ``scheduler``
+  otherwise (in compose, each container has its own process namespace).
 
 Redis comes from ``INFO`` (memory, clients, commands per second, CPU seconds),
 Elasticsearch from ``GET _nodes/stats/jvm,os,process,fs`` (JVM heap, CPU, disk)
@@ -106,16 +107,17 @@ class ResourceSampler:
         redis: a Redis client (None: no Redis figures).
         elasticsearch: an Elasticsearch client (None: no Elasticsearch figures).
         multiproc_dir: the shared gauge directory (default: ``PROMETHEUS_MULTIPROC_DIR``).
+        service: the name of this process's samples when there is no shared directory.
     """
 
     def __init__(self, store: EventStore, redis: Any = None, elasticsearch: Any = None,
-                 multiproc_dir: str | None = None) -> None:
+                 multiproc_dir: str | None = None, service: str = "embedded") -> None:
         self.store = store
         self.redis = redis
         self.elasticsearch = elasticsearch
         self.multiproc_dir = multiproc_dir if multiproc_dir is not None else multiprocess_dir()
         self.host = socket.gethostname()
-        self._self = ProcessSampler("embedded")
+        self._self = ProcessSampler(service)
         host_sample()  # starts the host CPU interval
 
     def collect(self, now: datetime | None = None) -> list[dict[str, Any]]:
@@ -164,4 +166,5 @@ def sampler_from_settings(settings: Any, store: EventStore, redis: Any = None) -
 
         redis = Redis.from_url(settings.redis_url, socket_timeout=5)
     elasticsearch = getattr(store, "client", None) if getattr(settings, "elasticsearch_url", None) else None
-    return ResourceSampler(store, redis=redis, elasticsearch=elasticsearch)
+    service = "scheduler" if getattr(settings, "redis_url", None) else "embedded"
+    return ResourceSampler(store, redis=redis, elasticsearch=elasticsearch, service=service)
