@@ -6,9 +6,8 @@ Where the per-process figures come from:
   one for all of them), each process's own ``process_*`` gauges
   (:mod:`shared.resources`, ``liveall`` mode) are read from that directory, one
   sample per live process with its ``service`` and ``pid``;
-- without it, this process is sampled itself: as service ``embedded`` in embedded
-  mode (gateway, worker, indexer and scheduler are one process), as ``scheduler``
-  otherwise (in compose, each container has its own process namespace).
+- without it (compose, where each container has its own process namespace, or the
+  Space), this process is sampled itself, as service ``scheduler``.
 
 Redis comes from ``INFO`` (memory, clients, commands per second, CPU seconds),
 Elasticsearch from ``GET _nodes/stats/jvm,os,process,fs`` (JVM heap, CPU, disk)
@@ -111,7 +110,7 @@ class ResourceSampler:
     """
 
     def __init__(self, store: EventStore, redis: Any = None, elasticsearch: Any = None,
-                 multiproc_dir: str | None = None, service: str = "embedded") -> None:
+                 multiproc_dir: str | None = None, service: str = "scheduler") -> None:
         self.store = store
         self.redis = redis
         self.elasticsearch = elasticsearch
@@ -160,11 +159,10 @@ class ResourceSampler:
 
 
 def sampler_from_settings(settings: Any, store: EventStore, redis: Any = None) -> ResourceSampler:
-    """The sampler for the configured servers (``REDIS_URL``, ``ELASTICSEARCH_URL``), embedded when unset."""
+    """The sampler of the scheduler process for the configured servers (``REDIS_URL``, ``ELASTICSEARCH_URL``)."""
     if redis is None and getattr(settings, "redis_url", None):
         from redis import Redis
 
         redis = Redis.from_url(settings.redis_url, socket_timeout=5)
     elasticsearch = getattr(store, "client", None) if getattr(settings, "elasticsearch_url", None) else None
-    service = "scheduler" if getattr(settings, "redis_url", None) else "embedded"
-    return ResourceSampler(store, redis=redis, elasticsearch=elasticsearch, service=service)
+    return ResourceSampler(store, redis=redis, elasticsearch=elasticsearch, service="scheduler")

@@ -35,7 +35,7 @@ def test_one_round_covers_process_host_redis_and_each_node(store: SQLiteEventSto
     docs = sampler.run(NOW)
     by_kind = {d["kind"]: d for d in docs}
     assert set(by_kind) == {"process", "host", "redis", "elasticsearch"}
-    assert by_kind["process"]["service"] == "embedded" and by_kind["process"]["rss_bytes"] > 0
+    assert by_kind["process"]["service"] == "scheduler" and by_kind["process"]["rss_bytes"] > 0
     assert by_kind["redis"]["cpu_seconds"] == 3.75 and by_kind["redis"]["maxmemory_bytes"] is None
     node = by_kind["elasticsearch"]
     assert node["node"] == "node-1" and node["heap_percent"] == 40 and node["disk_used_percent"] == 40.0

@@ -65,9 +65,9 @@ def test_default_jobs_do_their_work(settings: MonitoringSettings, store: SQLiteE
     jobs["retention"].func()
     jobs["drift"].func()  # empty store: a "not enough data" report, no crash
     assert store.list_reports()[0]["status"] == "not_enough_data"
-    jobs["resources"].func()  # embedded: this process (as "embedded") and the host
+    jobs["resources"].func()  # no shared gauge folder, no servers: this process and the host
     kinds = {(s["kind"], s.get("service")) for s in store.list_resources()}
-    assert kinds == {("process", "embedded"), ("host", None)}
+    assert kinds == {("process", "scheduler"), ("host", None)}
 
 
 def test_prune_reports_keeps_recent_ones(tmp_path: Path) -> None:
