@@ -14,10 +14,15 @@ The gates a variant must pass to replace the shipped model: the same decision
 on every held-out application, AUC within 0.001, every group's approval rate
 within 0.5 point.
 
-Writes docs/results/quantisation.json and .md.
+``--alternative DIR`` adds other builds of the model (``python -m training build
+--num-leaves 15 ...``), each deciding with its own calibration and threshold, judged
+against the first bundle's shipped model by the same gates.
+
+Writes docs/results/quantisation.json and .md (``--output`` for another name).
 
 Usage:
-    .venv/bin/python -m benchmarks.quantisation [--bundle DIR ...] [--rows 20000] [--repeats 5]
+    .venv/bin/python -m benchmarks.quantisation [--bundle DIR ...] [--alternative DIR ...] [--only GROUPS]
+        [--rows 20000] [--repeats 5] [--output PATH]
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from benchmarks.accuracy import auc
 from benchmarks.common import ROOT, bundle_info, log, machine, md_table
 from benchmarks.tree_runtimes import (
     Variant,
+    alternative_variants,
     compiled_variants,
     precision_variants,
     shipped_variants,
@@ -45,6 +51,7 @@ from benchmarks.tree_runtimes import (
 RESULTS = ROOT / "docs" / "results"
 SHIPPED = "onnx enable_all"
 GATES = {"decisions_changed": 0, "auc_diff": 0.001, "approval_rate_diff": 0.005}
+GROUPS = ("ort-options", "precision", "fewer trees", "compiled", "reference")
 
 
 def operator_facts() -> dict[str, Any]:
@@ -104,7 +111,8 @@ def _rates(groups: list[str], approved: np.ndarray) -> dict[str, float]:
     return {str(k): round(v["approval_rate"], 6) for k, v in group_metrics(groups, approved).items()}
 
 
-def study(bundle: Path, rows: int, seed: int, single: int, repeats: int) -> dict[str, Any]:
+def study(bundle: Path, rows: int, seed: int, single: int, repeats: int, alternatives: list[Path] | None = None,
+          groups: set[str] | None = None) -> dict[str, Any]:
     """Every variant on one bundle."""
     import lightgbm as lgb
 
@@ -122,18 +130,28 @@ def study(bundle: Path, rows: int, seed: int, single: int, repeats: int) -> dict
     genders = [str(g) for g in frame["CODE_GENDER"]]
     bands = age_bands(frame["DAYS_BIRTH"].tolist())
     booster = lgb.Booster(model_file=str(bundle / "model.txt"))
-    variants: list[Variant] = [
-        *shipped_variants(bundle), *precision_variants(booster), *truncated_variants(booster),
-        *compiled_variants(bundle, ROOT / "var" / "quantisation" / str(bundle_info(bundle)["version"])),
-        Variant("lightgbm booster", lambda m: booster.predict(m, num_threads=1),
-                (bundle / "model.txt").stat().st_size, "LightGBM's own predict (float64), 1 thread", "reference"),
-    ]
+    wanted = groups or set(GROUPS)
+    shipped = shipped_variants(bundle)
+    variants: list[Variant] = shipped if "ort-options" in wanted else shipped[:1]  # the shipped one always
+    if "precision" in wanted:
+        variants += precision_variants(booster)
+    if "fewer trees" in wanted:
+        variants += truncated_variants(booster)
+    if "compiled" in wanted:
+        variants += compiled_variants(bundle, ROOT / "var" / "quantisation" / str(bundle_info(bundle)["version"]))
+    if "reference" in wanted:
+        variants.append(Variant("lightgbm booster", lambda m: booster.predict(m, num_threads=1),
+                                (bundle / "model.txt").stat().st_size, "LightGBM's own predict (float64), 1 thread",
+                                "reference"))
+    if alternatives:
+        variants += alternative_variants(alternatives, scorer.state.feature_names)
     results: dict[str, Any] = {}
     base: dict[str, Any] = {}
     for variant in variants:
         raw = np.asarray(variant.predict(matrix), dtype=np.float64).ravel()
-        p = scorer.calibrate(raw)
-        approved = p < scorer.threshold
+        decider = variant.scorer or scorer
+        p = decider.calibrate(raw)
+        approved = p < decider.threshold
         entry: dict[str, Any] = {
             "group": variant.group, "what": variant.what, "size_bytes": variant.size_bytes,
             "single_row_p50_us": single_row_p50_us(variant.predict, matrix, single),
@@ -205,6 +223,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=2024)
     parser.add_argument("--single", type=int, default=2000, help="rows timed one at a time")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--alternative", action="append", type=Path, default=[],
+                        help="another bundle (e.g. built with fewer leaves) judged against the first --bundle")
+    parser.add_argument("--only", help=f"comma-separated groups of variants: {', '.join(GROUPS)} (default: all)")
     parser.add_argument("--output", type=Path, default=RESULTS / "quantisation")
     args = parser.parse_args(argv)
     bundles = args.bundle or [ROOT / "models" / "default"]
@@ -213,7 +234,9 @@ def main(argv: list[str] | None = None) -> int:
                             "command": " ".join([".venv/bin/python -m benchmarks.quantisation",
                                                  *(argv if argv is not None else sys.argv[1:])])}
     for bundle in bundles:
-        result = study(bundle, args.rows, args.seed, args.single, args.repeats)
+        result = study(bundle, args.rows, args.seed, args.single, args.repeats,
+                       args.alternative if bundle == bundles[0] else None,
+                       set(args.only.split(",")) if args.only else None)
         result["winner"] = winner(result)
         data["bundles"].append(result)
     args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -30,6 +30,7 @@ class Variant:
     what: str
     group: str
     extra: dict[str, Any] = field(default_factory=dict)
+    scorer: Any = None  # another bundle's scorer: its calibration and threshold decide (None: the study's bundle)
 
 
 def _session(model: bytes | str, level: str = "ENABLE_ALL", threads: int = 1, **config: str) -> Any:
@@ -154,3 +155,24 @@ def compiled_variants(bundle: Path, cache: Path) -> list[Variant]:
                            library.stat().st_size, "treelite model compiled to C by tl2cgen, gcc -O3, float32 input",
                            "compiled", {"compile_s": round(seconds, 1)}))
     return out
+
+
+def alternative_variants(bundles: list[Path], feature_names: list[str]) -> list[Variant]:
+    """Other bundles built by ``python -m training build`` (fewer leaves, fewer trees), each with its own
+    calibration and threshold, scored on the same encoded rows (same features required)."""
+    from shared.scorer import Scorer
+
+    out = []
+    for path in bundles:
+        scorer = Scorer.load(path)
+        if scorer.state.feature_names != feature_names:
+            log(f"{path}: other features than the studied bundle: skipped")
+            continue
+        training = scorer.metadata.get("training", {})
+        out.append(Variant(
+            f"retrained: {training.get('num_leaves')} leaves, {training.get('final_rounds')} trees",
+            scorer.predict_proba, (path / "model.onnx").stat().st_size,
+            f"{path.name}: another build (num_leaves {training.get('num_leaves')}, learning rate "
+            f"{training.get('learning_rate')}), its own calibration and threshold", "retrained", scorer=scorer))
+    return out
+
