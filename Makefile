@@ -42,8 +42,11 @@ run: bundle  ## embedded mode: API on 127.0.0.1:$(PORT), dashboard on 127.0.0.1:
 	elif [ -z "$$DASHBOARD_USERS" ]; then \
 	  echo "Dashboard user: NONE: ALLOW_OPEN_DASHBOARD=true, the dashboard is open (development only)"; \
 	fi; \
+	metrics_dir=$$(mktemp -d "$${TMPDIR:-/tmp}/run-metrics-XXXXXX"); \
 	env -u REDIS_URL -u ELASTICSEARCH_URL MODEL_DIR=$(MODEL_DIR) PORT=$(PORT) API_PORT=$(PORT) DASH_PORT=$(DASH_PORT) \
-	  PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho -f Procfile.embedded start
+	  PROMETHEUS_MULTIPROC_DIR=$$metrics_dir \
+	  PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho -f Procfile.embedded start; \
+	rc=$$?; rm -rf "$$metrics_dir"; exit $$rc
 
 services:  ## start Redis (6379) and Elasticsearch (9200), reusing servers already up
 	@bash scripts/services.sh start

@@ -22,6 +22,7 @@ from gateway.openapi import install_openapi
 from gateway.resources import CompanionFactory, build_resources
 from gateway.routes import health, jobs, metrics, model, outcomes, score
 from gateway.settings import GatewaySettings
+from shared.resources import start_reporter
 
 logger = logging.getLogger("gateway")
 
@@ -70,6 +71,7 @@ def create_app(settings: GatewaySettings | None = None, publisher_factory: Any =
         app.state.resources = resources
         if settings.embedded:
             _reload_on_sighup(resources)
+        stop_reporter = start_reporter("gateway", gateway_metrics.registry)  # this worker's CPU, memory, fds
         logger.info("gateway ready", extra={
             "mode": "embedded" if settings.embedded else "redis", "model_loaded": resources.scorer is not None,
             "auth": bool(settings.api_keys), "host": settings.host, "port": settings.port,
@@ -77,6 +79,7 @@ def create_app(settings: GatewaySettings | None = None, publisher_factory: Any =
         try:
             yield
         finally:
+            stop_reporter.set()
             await run_in_threadpool(resources.close)
             logger.info("gateway stopped")
 

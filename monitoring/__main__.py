@@ -226,14 +226,18 @@ def _cmd_export(args: argparse.Namespace, settings: MonitoringSettings) -> int:
 
 def _cmd_schedule(settings: MonitoringSettings) -> int:
     from monitoring.scheduler import run_forever
+    from shared.resources import start_reporter
 
+    start_reporter("scheduler")
     run_forever(settings)
     return 0
 
 
 def _cmd_dashboard(settings: MonitoringSettings) -> int:
     from monitoring.dashboard.app import serve
+    from shared.resources import start_reporter
 
+    start_reporter("dashboard")
     serve(settings)
     return 0
 

@@ -1,4 +1,5 @@
-"""Runs the monitoring jobs on their intervals: drift, performance, anomalies, outcome matching, retention.
+"""Runs the monitoring jobs on their intervals: drift, performance, anomalies, outcome matching, resources,
+retention.
 
 A plain loop on a stop event rather than APScheduler: a few fixed-interval
 jobs, run one at a time in one thread (a drift run and an anomaly check never
@@ -100,12 +101,13 @@ class Scheduler:
 
 
 def default_jobs(settings: MonitoringSettings, store: EventStore, queue_connection: Any = None) -> list[Job]:
-    """The drift, performance, anomaly, outcome-matching and retention jobs against one store."""
+    """The drift, performance, anomaly, outcome-matching, resource-sampling and retention jobs against one store."""
     from monitoring.anomalies import AnomalyDetector
     from monitoring.drift.run import DriftJob
     from monitoring.notify import AlertRouter
     from monitoring.performance.run import PerformanceJob
     from monitoring.queue_probe import QueueProbe
+    from monitoring.resources import SAMPLE_INTERVAL_S, sampler_from_settings
     from shared.outcomes import resolve_pending
 
     router = AlertRouter.from_settings(settings)  # None without ALERT_WEBHOOK_URL: alerts are stored and logged
@@ -119,8 +121,11 @@ def default_jobs(settings: MonitoringSettings, store: EventStore, queue_connecti
         logger.info("retention done", extra={"event": "retention", "days_dropped": dropped,
                                              "reports_pruned": pruned, "retention_days": settings.retention_days})
 
+    resources = sampler_from_settings(settings, store)
     return [
         Job("anomalies", settings.anomaly_interval_seconds, detector.run, delay=5.0),
+        # CPU, memory and fds of every service process, the host, Redis and Elasticsearch
+        Job("resources", SAMPLE_INTERVAL_S, resources.run, delay=10.0),
         # the first drift run waits a little: at start-up the store may still be filling
         Job("drift", settings.drift_interval_seconds, drift.run, delay=min(60.0, settings.drift_interval_seconds)),
         Job("retention", settings.retention_interval_seconds, retention, delay=30.0),

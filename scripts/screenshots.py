@@ -8,7 +8,8 @@
    5 minutes and a drift run every 3 hours (each over the previous 3 hours);
    then sends outcomes for the first 18 hours' applications and stores a
    performance run every 3 hours;
-3. serves the dashboard and saves one PNG per page with headless Chromium.
+3. stores a simulated day of resource samples (processes, host, Redis, Elasticsearch);
+4. serves the dashboard and saves one PNG per page with headless Chromium.
 
     [ELASTICSEARCH_URL=...] [REDIS_URL=...] .venv/bin/python scripts/screenshots.py [--events 12000] \
         [--out docs/screenshots]
@@ -33,7 +34,7 @@ import numpy as np  # noqa: E402
 # the login of the dashboard served for the screenshots (a one-off user of this script's own server)
 SHOT_USER = ("screenshots", uuid.uuid4().hex)
 PAGES = [("operations", "/", 5), ("scores", "/scores", 2), ("drift", "/drift", 3), ("performance", "/performance", 4),
-         ("alerts", "/alerts", 0), ("events", "/events", 0), ("models", "/models", 1)]
+         ("alerts", "/alerts", 0), ("events", "/events", 0), ("models", "/models", 1), ("resources", "/resources", 4)]
 
 
 def _times(n: int, end: datetime, rng: np.random.Generator) -> list[datetime]:
@@ -186,6 +187,10 @@ def main() -> int:
     end = datetime.now(UTC)
     try:
         fill_day(store, settings.model_dir, args.events, end, args.seed)
+        # resource samples of a simulated multi-process stack (this script is one process)
+        from tests.monitoring.resource_factories import resource_samples
+
+        store.save_resources(resource_samples(end, hours=24, step=timedelta(minutes=10)))
         replay_jobs(settings, store, end)
         shoot(settings, store, args.out)
     finally:

@@ -140,6 +140,14 @@ main() {
     export WEB_CONCURRENCY=${WEB_CONCURRENCY:-2} WORKER_PROCESSES=${WORKER_PROCESSES:-2}
     export PATH=$VENV/bin:$PATH PYTHONUNBUFFERED=1 DO_NOT_TRACK=1
     run_id=$(date +%s)-$$-$RANDOM
+    # one Prometheus multi-process directory for every service: each process writes its own
+    # CPU/memory/fds gauges there (liveall), the gateway's /metrics and the scheduler's
+    # resource sampler read them all
+    if [[ -z ${PROMETHEUS_MULTIPROC_DIR:-} ]]; then
+        PROMETHEUS_MULTIPROC_DIR=$(mktemp -d "${TMPDIR:-/tmp}/stack-metrics-XXXXXX")
+        export PROMETHEUS_MULTIPROC_DIR
+        trap_dir=$PROMETHEUS_MULTIPROC_DIR
+    fi
     # the indexer's name in the consumer group: `ready` waits for it to appear there
     export INDEXER_CONSUMER=${INDEXER_CONSUMER:-$(hostname)-stack-$run_id}
     local colour=()
@@ -169,6 +177,7 @@ main() {
     done
     trap - INT TERM
     sweep
+    [[ -z ${trap_dir:-} ]] || rm -rf -- "$trap_dir"
     wait "$honcho_pid" 2>/dev/null || rc=$?
     if [[ $swept -eq 1 ]]; then
         say "stopped, but honcho left processes behind that this script had to end (see the warnings above)."

@@ -36,6 +36,12 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--cost-fp", type=float, default=1.0, help="cost of a refused good client (default 1)")
     build.add_argument("--threads", type=int, default=1, help="LightGBM threads (default 1)")
     build.add_argument(
+        "--rounds", type=int, default=None,
+        help="a fixed number of trees, without early stopping (default: early stopping picks it)",
+    )
+    build.add_argument("--learning-rate", type=float, default=0.1, help="boosting learning rate (default 0.1)")
+    build.add_argument("--num-leaves", type=int, default=31, help="leaves per tree (default 31)")
+    build.add_argument(
         "--pos-weight", type=float, default=None,
         help="weight of a default in training (default: negatives/positives); the scores are calibrated either way",
     )
@@ -90,6 +96,12 @@ def _check(args: argparse.Namespace) -> None:
             raise TrainingError(f"--folds must be >= 2, got {args.folds}")
         if args.cost_fn <= 0 or args.cost_fp <= 0:
             raise TrainingError("--cost-fn and --cost-fp must be > 0")
+        if args.num_leaves < 2:
+            raise TrainingError(f"--num-leaves must be >= 2, got {args.num_leaves}")
+        if args.rounds is not None and args.rounds < 1:
+            raise TrainingError(f"--rounds must be >= 1, got {args.rounds}")
+        if not 0 < args.learning_rate <= 1:
+            raise TrainingError(f"--learning-rate must be in (0, 1], got {args.learning_rate}")
         if args.threads < 1:
             raise TrainingError(f"--threads must be >= 1, got {args.threads}")
         if args.pos_weight is not None and args.pos_weight <= 0:
@@ -147,7 +159,9 @@ def _build(args: argparse.Namespace) -> None:
         seed=args.seed,
         holdout=args.holdout,
         costs=Costs(fn=args.cost_fn, fp=args.cost_fp),
-        train=TrainConfig(folds=args.folds, seed=args.seed, threads=args.threads, pos_weight=args.pos_weight),
+        train=TrainConfig(folds=args.folds, seed=args.seed, threads=args.threads, pos_weight=args.pos_weight,
+                          rounds=args.rounds, learning_rate=args.learning_rate,
+                          num_leaves=args.num_leaves),
         reference_rows=args.reference_rows,
         mlflow=not args.no_mlflow,
     )

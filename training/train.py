@@ -45,6 +45,9 @@ class TrainConfig:
         max_bin: histogram bins per feature.
         max_rounds: boosting rounds ceiling (early stopping ends sooner).
         early_stopping_rounds: rounds without AUC gain on the fold's validation part.
+        rounds: a fixed number of boosting rounds for the folds and the final model,
+            without early stopping (None: early stopping picks it). Used to build
+            larger models on purpose, e.g. the 500-tree model of the quantisation study.
         threads: LightGBM threads (1 is the fastest on a busy 2-core machine).
         pos_weight: weight of the positive class; None means negatives / positives.
     """
@@ -60,6 +63,7 @@ class TrainConfig:
     max_bin: int = 127
     max_rounds: int = 2000
     early_stopping_rounds: int = 50
+    rounds: int | None = None
     threads: int = 1
     pos_weight: float | None = None
 
@@ -142,14 +146,18 @@ def cross_validate(X: np.ndarray, y: np.ndarray, config: TrainConfig, log: Log =
         start = time.perf_counter()
         train = lgb.Dataset(X[train_idx], y[train_idx], params={"max_bin": config.max_bin}, free_raw_data=True)
         valid = lgb.Dataset(X[valid_idx], y[valid_idx], reference=train)
-        model = lgb.train(
-            params,
-            train,
-            num_boost_round=config.max_rounds,
-            valid_sets=[valid],
-            callbacks=[lgb.early_stopping(config.early_stopping_rounds, verbose=False)],
-        )
-        best = model.best_iteration or config.max_rounds
+        if config.rounds is None:
+            model = lgb.train(
+                params,
+                train,
+                num_boost_round=config.max_rounds,
+                valid_sets=[valid],
+                callbacks=[lgb.early_stopping(config.early_stopping_rounds, verbose=False)],
+            )
+            best = model.best_iteration or config.max_rounds
+        else:
+            model = lgb.train(params, train, num_boost_round=config.rounds)
+            best = config.rounds
         result.oof[valid_idx] = model.predict(X[valid_idx], num_iteration=best)
         auc = float(roc_auc_score(y[valid_idx], result.oof[valid_idx]))
         result.best_iterations.append(int(best))

@@ -30,6 +30,7 @@ def _run_indexer(settings: WorkerSettings) -> None:
         raise SystemExit(f"worker.indexer is not available: {exc}") from exc
     from redis import Redis
 
+    from shared.resources import start_reporter
     from shared.store.factory import make_store
 
     if not settings.redis_url:
@@ -47,6 +48,7 @@ def _run_indexer(settings: WorkerSettings) -> None:
         group=settings.indexer_group, consumer=settings.indexer_consumer, batch_size=settings.indexer_batch_size,
         block_ms=settings.indexer_block_ms, shadow=shadow,
     )
+    start_reporter("indexer")
     logger.info("indexer starting", extra={"stream": settings.events_stream, "consumer": settings.indexer_consumer})
     try:
         indexer.run_forever(stop)

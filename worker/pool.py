@@ -28,6 +28,7 @@ from rq.utils import now
 from rq.worker_pool import WorkerPool
 
 from shared.jobs import JOB_SERIALIZER
+from shared.resources import start_reporter
 from worker import tasks
 from worker.exceptions import ScorerUnavailableError
 from worker.settings import WorkerSettings
@@ -67,6 +68,7 @@ class ScoringWorker(SimpleWorker):
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
         """Load the scorer (once per process), then run RQ's work loop; flush the events at the end."""
+        start_reporter("worker")  # this worker process's CPU, memory and fds (Prometheus gauges)
         if threading.current_thread() is threading.main_thread():
             # The pool forks with the stop signals blocked (ScoringPool.start_worker); one that came
             # since is delivered now, to a handler that exits: the worker has nothing running yet.

@@ -18,13 +18,24 @@ from flask import abort, send_from_directory
 
 from monitoring.dashboard.auth import protect
 from monitoring.dashboard.data import DEFAULT_WINDOW, WINDOWS, DashboardData
-from monitoring.dashboard.pages import alerts, decision, drift, events, models, operations, performance, scores
+from monitoring.dashboard.pages import (
+    alerts,
+    decision,
+    drift,
+    events,
+    models,
+    operations,
+    performance,
+    resources,
+    scores,
+)
 from monitoring.dashboard.style import INDEX_STRING
 from monitoring.settings import MonitoringSettings
 
 logger = logging.getLogger("monitoring.dashboard")
 PAGES = [("Operations", operations), ("Scores", scores), ("Drift", drift), ("Performance", performance),
-         ("Alerts", alerts), ("Events", events), ("Models", models), ("Decision", decision)]
+         ("Alerts", alerts), ("Events", events), ("Models", models), ("Decision", decision),
+         ("Resources", resources)]
 _REPORT_NAME = re.compile(r"drift-[0-9A-Za-z-]+\.html")
 
 

@@ -231,6 +231,21 @@ class EventStore(OutcomeStore):
     def list_audit(self, limit: int = 100, window: TimeWindow | None = None) -> list[dict[str, Any]]:
         """Audit records, newest first."""
 
+    # --- resource samples ---------------------------------------------------------
+    @abc.abstractmethod
+    def save_resources(self, samples: Sequence[Mapping[str, Any]]) -> int:
+        """Store resource samples (each with ``sample_id``, ``timestamp`` and ``kind``); returns how many.
+
+        A sample is one process (``kind="process"``: ``service``, ``pid``, ``cpu_percent``,
+        ``rss_bytes``, ``open_fds``), the host, Redis or an Elasticsearch node at one
+        moment (see ``monitoring.resources``). A replay with the same ids overwrites.
+        """
+
+    @abc.abstractmethod
+    def list_resources(self, window: TimeWindow | None = None, kind: str | None = None,
+                       limit: int = 10_000) -> list[dict[str, Any]]:
+        """The newest ``limit`` resource samples (of one ``kind``, in a window), oldest first."""
+
     # --- retention ---------------------------------------------------------------
     @abc.abstractmethod
     def apply_retention(self, days: int, now: datetime | None = None) -> int:

@@ -29,7 +29,15 @@ from shared.store.base import EventStore, IndexResult, OpsBucket, TimeWindow
 from shared.store.elastic_errors import classify_item_error, item_reason, translate_errors
 from shared.store.elastic_outcomes import SUMMARY_FIELDS, ElasticOutcomes, summary
 from shared.store.elastic_personal import ElasticPersonalData
-from shared.store.mapping import DocumentError, event_key, events_template, parse_timestamp, side_index_body
+from shared.store.mapping import (
+    DocumentError,
+    check_resource_sample,
+    event_key,
+    events_template,
+    parse_timestamp,
+    resources_index_body,
+    side_index_body,
+)
 from shared.store.personal import AUDIT_INDEX
 
 PAGE = 10_000  # hits per page: Elasticsearch's default max_result_window
@@ -130,6 +138,7 @@ class ElasticsearchEventStore(ElasticPersonalData, ElasticOutcomes, EventStore):
         self.alerts_index = f"{prefix}-alerts"
         self.model_events_index = f"{prefix}-model-events"
         self.audit_index = f"{prefix}-{AUDIT_INDEX}"
+        self.resources_index = f"{prefix}-resources"
         self._day_re = re.compile(rf"^{re.escape(prefix)}-events-(\d{{4}})\.(\d{{2}})\.(\d{{2}})$")
 
     def __repr__(self) -> str:
@@ -153,6 +162,12 @@ class ElasticsearchEventStore(ElasticPersonalData, ElasticOutcomes, EventStore):
                     if "resource_already_exists_exception" not in str(exc):
                         raise
         self.setup_outcomes()
+        if not self.client.indices.exists(index=self.resources_index):
+            try:
+                self.client.indices.create(index=self.resources_index, **resources_index_body(self.replicas))
+            except ApiError as exc:
+                if "resource_already_exists_exception" not in str(exc):
+                    raise
 
     def _side_indices(self) -> tuple[tuple[str, str], ...]:
         """(index, id field) of every index beside the daily event indices."""
@@ -175,7 +190,7 @@ class ElasticsearchEventStore(ElasticPersonalData, ElasticOutcomes, EventStore):
     def refresh(self) -> None:
         """Make every write so far visible to searches."""
         self.client.indices.refresh(index=[self.events_pattern, *(index for index, _ in self._side_indices()),
-                                           *self.outcome_indices()],
+                                           *self.outcome_indices(), self.resources_index],
                                     ignore_unavailable=True, allow_no_indices=True)
 
     @translate_errors
@@ -184,7 +199,7 @@ class ElasticsearchEventStore(ElasticPersonalData, ElasticOutcomes, EventStore):
         rows: Any = self.client.cat.indices(index=f"{self.prefix}-*", h="index", format="json",
                                             expand_wildcards="all").body
         names = [row["index"] for row in rows]
-        sides = {index for index, _ in self._side_indices()} | set(self.outcome_indices())
+        sides = {index for index, _ in self._side_indices()} | set(self.outcome_indices()) | {self.resources_index}
         names = [n for n in names if self._day_re.match(n) or n in sides]
         if names:
             self.client.indices.delete(index=names, ignore_unavailable=True)
@@ -492,6 +507,34 @@ class ElasticsearchEventStore(ElasticPersonalData, ElasticOutcomes, EventStore):
     def list_audit(self, limit: int = 100, window: TimeWindow | None = None) -> list[dict[str, Any]]:
         """Audit records, newest first."""
         return self._list_side(self.audit_index, limit, window)
+
+    # --- resource samples ---------------------------------------------------------
+    @translate_errors
+    def save_resources(self, samples: Sequence[Mapping[str, Any]]) -> int:
+        """Store resource samples (each with ``sample_id``, ``timestamp`` and ``kind``); returns how many."""
+        operations: list[Any] = []
+        for doc, sample_id, _moment, _kind in map(check_resource_sample, samples):
+            operations += [{"index": {"_index": self.resources_index, "_id": sample_id}}, dict(doc)]
+        if not operations:
+            return 0
+        response = self.client.bulk(operations=operations, refresh="wait_for")
+        if response.body.get("errors"):
+            reasons = [item["index"].get("error", {}).get("reason") for item in response.body["items"]
+                       if item["index"].get("error")]
+            raise DocumentError(f"resource samples refused: {reasons[:3]}")
+        return len(operations) // 2
+
+    @translate_errors
+    def list_resources(self, window: TimeWindow | None = None, kind: str | None = None,
+                       limit: int = 10_000) -> list[dict[str, Any]]:
+        """The newest ``limit`` resource samples (of one ``kind``, in a window), oldest first."""
+        query = self._query(window)
+        if kind:
+            query["bool"]["filter"].append({"term": {"kind": kind}})
+        response = self.client.search(index=self.resources_index, query=query, size=min(limit, PAGE),
+                                      ignore_unavailable=True, filter_path="hits.hits._source",
+                                      sort=[{"timestamp": {"order": "desc"}}, {"sample_id": {"order": "asc"}}])
+        return [hit["_source"] for hit in response.body.get("hits", {}).get("hits", [])][::-1]
 
     # --- retention ---------------------------------------------------------------
     def event_indices(self) -> dict[str, date]:

@@ -150,6 +150,28 @@ def side_index_body(id_field: str, replicas: int = 0) -> dict[str, Any]:
     }
 
 
+def resources_index_body(replicas: int = 0) -> dict[str, Any]:
+    """Settings and mapping of the resource-samples index (one document per process, host or server per minute).
+
+    The figures are read back whole by the dashboard and the anomaly rules,
+    never aggregated on the server, so only the filter and sort fields are
+    mapped (``dynamic: false``).
+    """
+    return {
+        "settings": {"number_of_shards": 1, "number_of_replicas": replicas},
+        "mappings": {
+            "dynamic": False,
+            "properties": {
+                "sample_id": _KEYWORD,
+                "timestamp": {"type": "date", "format": "strict_date_optional_time||epoch_millis"},
+                "kind": _KEYWORD,
+                "service": _KEYWORD,
+                "pid": {"type": "long"},
+            },
+        },
+    }
+
+
 class DocumentError(ValueError):
     """An event document the store refuses (the reason is the message)."""
 
@@ -289,3 +311,21 @@ def _check_value(name: str, value: Any, spec: Mapping[str, Any]) -> None:
     error = _number_error(name, value, spec)
     if error:
         raise DocumentError(error)
+
+
+RESOURCE_KINDS = frozenset({"process", "host", "redis", "elasticsearch"})
+
+
+def check_resource_sample(doc: Mapping[str, Any]) -> tuple[Mapping[str, Any], str, datetime, str]:
+    """A resource sample checked: ``(doc, sample_id, moment, kind)``.
+
+    Raises:
+        DocumentError: no ``sample_id``, no valid ``timestamp``, or an unknown ``kind``.
+    """
+    sample_id = doc.get("sample_id")
+    if not isinstance(sample_id, str) or not sample_id:
+        raise DocumentError(f"sample_id: expected a non-empty string, got {sample_id!r}")
+    kind = doc.get("kind")
+    if kind not in RESOURCE_KINDS:
+        raise DocumentError(f"kind: expected one of {sorted(RESOURCE_KINDS)}, got {kind!r}")
+    return doc, sample_id, parse_timestamp(doc.get("timestamp")), str(kind)

@@ -21,7 +21,7 @@ import orjson
 
 from shared.store import common
 from shared.store.base import EventStore, IndexResult, OpsBucket, TimeWindow
-from shared.store.mapping import DocumentError, check_event, event_key, parse_timestamp
+from shared.store.mapping import DocumentError, check_event, check_resource_sample, event_key, parse_timestamp
 from shared.store.personal import AUDIT_TABLE
 from shared.store.sqlite_outcomes import SQLiteOutcomes
 from shared.store.sqlite_personal import SQLitePersonalData
@@ -312,6 +312,24 @@ class SQLiteEventStore(SQLitePersonalData, SQLiteOutcomes, EventStore):
     def list_audit(self, limit: int = 100, window: TimeWindow | None = None) -> list[dict[str, Any]]:
         """Audit records, newest first."""
         return self._list_side(AUDIT_TABLE, limit, window)
+
+    # --- resource samples ---------------------------------------------------------
+    def save_resources(self, samples: Sequence[Mapping[str, Any]]) -> int:
+        """Store resource samples (each with ``sample_id``, ``timestamp`` and ``kind``); returns how many."""
+        rows = [(sample_id, common.to_ms(moment), kind,
+                 orjson.dumps(dict(doc), option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS))
+                for doc, sample_id, moment, kind in map(check_resource_sample, samples)]
+        with self._write() as conn:
+            conn.executemany("INSERT OR REPLACE INTO resources VALUES (?, ?, ?, ?)", rows)
+        return len(rows)
+
+    def list_resources(self, window: TimeWindow | None = None, kind: str | None = None,
+                       limit: int = 10_000) -> list[dict[str, Any]]:
+        """The newest ``limit`` resource samples (of one ``kind``, in a window), oldest first."""
+        where, params = self._where(window, extra="kind = ?" if kind else "")
+        rows = self._conn().execute(f"SELECT doc FROM resources{where} ORDER BY ts DESC, sample_id LIMIT ?",
+                                    [*params, *([kind] if kind else []), limit])
+        return [orjson.loads(doc) for (doc,) in rows][::-1]
 
     # --- retention ---------------------------------------------------------------
     def apply_retention(self, days: int, now: datetime | None = None) -> int:

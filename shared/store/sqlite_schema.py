@@ -41,6 +41,9 @@ SCHEMA = (
     "CREATE INDEX IF NOT EXISTS audit_ts ON audit (ts)",
     # erasure and access look clients up by their pseudonym
     "CREATE INDEX IF NOT EXISTS events_client_ref ON events (client_ref)",
+    "CREATE TABLE IF NOT EXISTS resources (sample_id TEXT PRIMARY KEY, ts INTEGER NOT NULL, kind TEXT NOT NULL, "
+    "doc TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS resources_ts ON resources (ts)",
 )
 
 # The columns that rebuild a document, in the order row_to_event reads them.

@@ -32,6 +32,7 @@ from tests.monitoring.factories import (
     make_events,
     write_bundle,
 )
+from tests.monitoring.resource_factories import resource_samples
 from tests.utils.outcomes import KEY, population
 
 pytestmark = [
@@ -40,7 +41,8 @@ pytestmark = [
                        reason="chromium and chromedriver not installed (apt-get install -y chromium chromium-driver)"),
 ]
 # page path -> graphs it draws
-PAGES = {"/": 5, "/scores": 2, "/drift": 2, "/performance": 4, "/alerts": 0, "/events": 0, "/models": 1}
+PAGES = {"/": 5, "/scores": 2, "/drift": 2, "/performance": 4, "/alerts": 0, "/events": 0, "/models": 1,
+         "/resources": 4}
 
 
 def _settings(folder: Path, bundle: Path) -> MonitoringSettings:
@@ -72,6 +74,7 @@ def _fill(settings: MonitoringSettings, store: SQLiteEventStore) -> None:
     assert not store.index_events(people.events).failed
     assert OutcomeService(store, KEY).ingest({"outcomes": people.outcome_items()[:800]}).accepted == 800
     PerformanceJob(settings, store).run(PerformanceWindow(days=7))
+    store.save_resources(resource_samples(now, hours=5))
 
 
 @pytest.fixture(scope="module")
@@ -137,6 +140,11 @@ def test_page_renders_with_data(servers: dict[str, RunningServer], browser: Any,
     elif path == "/models":
         assert "DECISION AGREEMENT" in text and "challenger-b" in text and "Promotion history" in text
         assert "0.7610 / 0.7680" in text and "v2" in text  # the gate's AUC and the champion from the history
+    elif path == "/resources":
+        assert "Resident memory per process (MiB)" in text and "Host CPU and memory (%)" in text
+        assert "gateway 101" in text and "worker 202" in text and "dashboard 501" in text  # one line each
+        assert "node-1 heap %" in text and "No resource sample" not in text
+        assert "GPU" in text and "gpu %" not in text.lower()  # said absent, never drawn as zero
     else:
         assert "data_drift" in text and "error_rate" in text and "critical" in text
 
@@ -148,7 +156,8 @@ def test_page_renders_with_an_empty_store(servers: dict[str, RunningServer], bro
                 "/drift": "no drift run in this window yet", "/alerts": "No alert in this window.",
                 "/performance": "no performance run in this window yet",
                 "/events": "No data in this window.",
-                "/models": "no shadowed application in this window"}[path]
+                "/models": "no shadowed application in this window",
+                "/resources": "No resource sample in this window"}[path]
     assert expected in text
 
 

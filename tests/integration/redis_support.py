@@ -28,7 +28,8 @@ from tests.utils.servers import require_redis
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-DATABASES = {"champion": 7, "jobs": 8, "pool": 9, "kill": 10, "sample": 11, "outage": 14, "planted": 15}
+DATABASES = {"champion": 7, "jobs": 8, "pool": 9, "kill": 10, "sample": 11, "smoke-stack": 12, "outage": 14,
+             "planted": 15}
 
 
 def db_url(base: str, db: int) -> str:

@@ -51,7 +51,7 @@ def test_background_thread_runs_and_stops(settings: MonitoringSettings, store: S
         while not handle.scheduler.jobs and time.monotonic() < deadline:
             time.sleep(0.05)
         jobs = {job.name: job for job in handle.scheduler.jobs}
-        assert set(jobs) == {"anomalies", "drift", "retention", "outcomes", "performance"}
+        assert set(jobs) == {"anomalies", "drift", "retention", "outcomes", "performance", "resources"}
         assert jobs["drift"].interval == fast.drift_interval_seconds
     finally:
         started = time.monotonic()
@@ -68,6 +68,9 @@ def test_default_jobs_do_their_work(settings: MonitoringSettings, store: SQLiteE
     jobs["outcomes"].func()  # nothing waiting
     jobs["performance"].func()  # empty store: a report with nothing scored, no crash
     assert store.list_performance_reports()[0]["n_scored"] == 0
+    jobs["resources"].func()  # no shared gauge folder, no servers: this process and the host
+    kinds = {(s["kind"], s.get("service")) for s in store.list_resources()}
+    assert kinds == {("process", "scheduler"), ("host", None)}
 
 
 def test_prune_reports_keeps_recent_ones(tmp_path: Path) -> None:

@@ -48,6 +48,9 @@ def test_bad_columns_named_in_one_line(tmp_path: Path, capsys: pytest.CaptureFix
         (["build", "--rows", "1000", "--folds", "1"], "--folds"),
         (["build", "--rows", "1000", "--cost-fn", "0"], "--cost-fn"),
         (["build", "--rows", "1000", "--pos-weight", "0"], "--pos-weight"),
+        (["build", "--rows", "1000", "--rounds", "0"], "--rounds must be >= 1"),
+        (["build", "--rows", "1000", "--learning-rate", "0"], "--learning-rate"),
+        (["build", "--rows", "1000", "--num-leaves", "1"], "--num-leaves must be >= 2"),
         (["build", "--rows", "100"], "at least 500"),
         (["generate", "--rows", "10", "--drift", "{nope"], "--drift is not valid JSON"),
         (["generate", "--rows", "10", "--drift", '{"income_factor": -1}'], "income_factor must be > 0"),
@@ -100,3 +103,17 @@ def test_build_from_a_csv_in_the_kaggle_format(tmp_path: Path, capsys: pytest.Ca
     assert len(metadata["data"]["file_sha256"]) == 64
     assert metadata["reference"]["rows"] == 500
     assert Scorer.load(output).model_version == metadata["version"]
+
+
+def test_build_with_a_fixed_number_of_trees(tmp_path: Path) -> None:
+    """--rounds N: every fold and the final model get exactly N trees, no early stopping."""
+    import lightgbm as lgb
+
+    output = tmp_path / "bundle"
+    assert main(["build", "--rows", "2000", "--output", str(output), "--no-mlflow", "--folds", "2",
+                 "--rounds", "7", "--learning-rate", "0.2", "--num-leaves", "7", "--reference-rows", "200"]) == 0
+    training = read_metadata(output)["training"]
+    assert training["rounds"] == 7 and training["best_iterations"] == [7, 7] and training["final_rounds"] == 7
+    assert training["learning_rate"] == 0.2 and training["num_leaves"] == 7
+    assert lgb.Booster(model_file=str(output / "model.txt")).num_trees() == 7
+

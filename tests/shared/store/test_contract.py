@@ -431,3 +431,45 @@ def test_reads_never_show_a_clear_id_left_in_old_free_text(store: EventStore) ->
     for shown in (store.get_event("legacy"), store.recent_events(5)[0]):
         assert shown is not None and "700009" not in str(shown)
         assert pseudonymise(700009, KEY) in shown["raw_input"] and pseudonymise(700009, KEY) in shown["error_message"]
+
+
+# --- resource samples ------------------------------------------------------------------
+def resource_sample(minute: int, service: str = "gateway", pid: int = 100, **figures: Any) -> dict[str, Any]:
+    moment = T0 + timedelta(minutes=minute)
+    return {"sample_id": f"{moment:%Y%m%dT%H%M}-process-{service}-{pid}", "kind": "process",
+            "timestamp": moment.isoformat(), "service": service, "pid": pid,
+            "cpu_percent": figures.get("cpu_percent", 1.0 * minute), "rss_bytes": 1000 + minute, "open_fds": 10}
+
+
+def test_resources_are_listed_oldest_first_by_window_and_kind(store: EventStore) -> None:
+    samples = [resource_sample(m) for m in range(5)] + [resource_sample(m, "worker", 200) for m in range(5)]
+    host = {"sample_id": "host-0", "kind": "host", "timestamp": (T0 + timedelta(minutes=2)).isoformat(),
+            "cpu_percent": 50.0, "memory_used_bytes": 5, "memory_total_bytes": 10}
+    assert store.save_resources([*samples, host]) == 11
+    store.refresh()
+    everything = store.list_resources()
+    assert len(everything) == 11
+    assert [s["timestamp"] for s in everything] == sorted(s["timestamp"] for s in everything)
+    window = TimeWindow(T0 + timedelta(minutes=1), T0 + timedelta(minutes=3))
+    processes = store.list_resources(window, kind="process")
+    assert sorted((s["service"], s["rss_bytes"]) for s in processes) == [
+        ("gateway", 1001), ("gateway", 1002), ("worker", 1001), ("worker", 1002)]
+    assert [s["sample_id"] for s in store.list_resources(window, kind="host")] == ["host-0"]
+    newest = store.list_resources(kind="process", limit=2)
+    assert [s["rss_bytes"] for s in newest] == [1004, 1004]
+
+
+def test_resource_replay_overwrites(store: EventStore) -> None:
+    store.save_resources([resource_sample(0, cpu_percent=1.0)])
+    store.save_resources([resource_sample(0, cpu_percent=2.0)])
+    store.refresh()
+    assert [s["cpu_percent"] for s in store.list_resources()] == [2.0]
+
+
+@pytest.mark.parametrize("bad", [{"kind": "process"}, {"sample_id": "x", "kind": "gpu"},
+                                 {"sample_id": "x", "kind": "host", "timestamp": "yesterday"}])
+def test_resource_samples_without_id_kind_or_time_are_refused(store: EventStore, bad: dict[str, Any]) -> None:
+    from shared.store.mapping import DocumentError
+
+    with pytest.raises(DocumentError):
+        store.save_resources([{"timestamp": T0.isoformat(), **bad}])
