@@ -45,7 +45,8 @@ def make_client(url: str, request_timeout: float = 30.0, *, basic_auth: tuple[st
     """An Elasticsearch client for ``url`` with the orjson serializer (faster bulk bodies).
 
     Args:
-        url: the server, ``http://`` or ``https://``.
+        url: the server, ``http://`` or ``https://``; several nodes of one cluster comma-separated
+            (requests go round them, and one that does not answer is retried on another).
         request_timeout: seconds per request.
         basic_auth: (user, password), or None.
         api_key: an encoded API key, or None (instead of ``basic_auth``).
@@ -60,7 +61,8 @@ def make_client(url: str, request_timeout: float = 30.0, *, basic_auth: tuple[st
         options["api_key"] = api_key
     if ca_certs is not None:
         options["ca_certs"] = ca_certs
-    return Elasticsearch(url, request_timeout=request_timeout, max_retries=2, retry_on_timeout=True,
+    hosts = [part.strip() for part in url.split(",") if part.strip()]
+    return Elasticsearch(hosts, request_timeout=request_timeout, max_retries=2, retry_on_timeout=True,
                          serializer=OrjsonSerializer(), **options)
 
 
