@@ -10,7 +10,7 @@ PORT ?= 8000
 DASH_PORT ?= 8050
 export DO_NOT_TRACK := 1
 
-.PHONY: browser constraints help venv bundle run test test-unit test-integration test-cluster lint services services-stop services-status stack clean
+.PHONY: browser constraints help venv bundle run test test-unit test-integration test-cluster test-failover lint services services-stop services-status stack clean
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -77,6 +77,11 @@ test: venv services browser  ## install, start the servers, run unit and integra
 
 test-cluster: venv services  ## the indexer on a three-node Elasticsearch cluster (9201-9203) losing a node under load
 	@VENV=$(VENV) bash scripts/test_cluster.sh
+
+test-failover: venv services  ## Redis primary killed under load: Sentinel failover, no event or job lost
+	@summary=$$(mktemp); \
+	if REDIS_FAILOVER_TEST=1 FAILOVER_TEST_SUMMARY=$$summary $(VENV)/bin/pytest -q -p no:cacheprovider tests/failover </dev/null; \
+	then tail -n 1 $$summary; rm -f $$summary; else rm -f $$summary; exit 1; fi
 
 constraints:  ## re-pin every dependency from the current environment into constraints.txt
 	@(echo "# Pinned versions of every dependency (pip install -c constraints.txt). Regenerate: make constraints"; \
