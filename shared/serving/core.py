@@ -211,7 +211,7 @@ class ScoringCore:
                     timings: Timings, request_id: str | None, job_id: str | None = None) -> list[dict[str, Any]]:
         """One "ok" event per result; the ``results`` entries of the answer, each with its event id."""
         return [answers.result_item(index, self.events.scored(path, features, client_id, result, timings,
-                                                              request_id, job_id), result)
+                                                              request_id, job_id, index), result)
                 for (index, features, client_id), result in zip(valid, results, strict=True)]
 
     def load_json(self, body: bytes, path: Path, request_id: str | None, start: float | None = None) -> Any:
