@@ -46,6 +46,8 @@ class BaseServiceSettings(BaseSettings):
     es_index_prefix: str = Field(default="scoring", description="prefix of the Elasticsearch indices")
     es_number_of_replicas: int = Field(
         default=0, ge=0, le=10, description="replicas per shard of the indices created (1 on a cluster of 3 nodes)")
+    es_number_of_shards: int = Field(
+        default=1, ge=1, le=64, description="primary shards of each daily events index (one per ~50 GB a day)")
     sqlite_path: Path = Field(default=Path("var/scoring.sqlite3"), description="embedded store (no ELASTICSEARCH_URL)")
     events_stream: str = Field(default="scoring:events", description="Redis Stream of the scoring events")
     events_stream_maxlen: int = Field(

@@ -117,14 +117,17 @@ class ElasticsearchEventStore(ElasticPersonalData, EventStore):
         client: an Elasticsearch client, or the server's URL.
         prefix: the index prefix (setting ``es_index_prefix``), e.g. ``scoring``.
         replicas: replicas per shard of the indices created (0 for one node).
+        shards: primary shards of each daily events index.
     """
 
-    def __init__(self, client: Elasticsearch | str, prefix: str = "scoring", *, replicas: int = 0) -> None:
+    def __init__(self, client: Elasticsearch | str, prefix: str = "scoring", *, replicas: int = 0,
+                 shards: int = 1) -> None:
         if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", prefix):
             raise ValueError(f"index prefix must be lower-case letters, digits, '-', '_' or '.', got {prefix!r}")
         self.client = make_client(client) if isinstance(client, str) else client
         self.prefix = prefix
         self.replicas = replicas
+        self.shards = shards
         self.events_pattern = f"{prefix}-events-*"
         self.events_alias = f"{prefix}-events"
         self.reports_index = f"{prefix}-drift-reports"
@@ -145,7 +148,7 @@ class ElasticsearchEventStore(ElasticPersonalData, EventStore):
     def setup(self) -> None:
         """Install the events template and create the report and alert indices (idempotent)."""
         self.client.indices.put_index_template(name=f"{self.prefix}-events",
-                                               **events_template(self.prefix, self.replicas))
+                                               **events_template(self.prefix, self.replicas, self.shards))
         for index, id_field in self._side_indices():
             if not self.client.indices.exists(index=index):
                 try:

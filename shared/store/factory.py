@@ -26,7 +26,8 @@ def make_store(settings: BaseServiceSettings) -> EventStore:
         from shared.store.elastic import ElasticsearchEventStore, make_client
 
         client = make_client(settings.elasticsearch_url, **settings.elasticsearch_options())
-        store = ElasticsearchEventStore(client, settings.es_index_prefix, replicas=settings.es_number_of_replicas)
+        store = ElasticsearchEventStore(client, settings.es_index_prefix, replicas=settings.es_number_of_replicas,
+                                        shards=settings.es_number_of_shards)
     else:
         from shared.store.sqlite import SQLiteEventStore
 

@@ -55,9 +55,12 @@ def test_replica_count_is_read_and_bounded(monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_the_store_takes_the_replica_count_and_every_listed_node() -> None:
     from shared.store.factory import make_store
+    from shared.store.mapping import events_template
 
     store = make_store(BaseServiceSettings(elasticsearch_url="http://127.0.0.1:9201, http://127.0.0.1:9202",
-                                           es_number_of_replicas=1))
+                                           es_number_of_replicas=1, es_number_of_shards=4))
     assert store.replicas == 1  # type: ignore[attr-defined]
+    template = events_template("p", store.replicas, store.shards)  # type: ignore[attr-defined]
+    assert template["template"]["settings"]["number_of_shards"] == 4
     nodes = store.client.transport.node_pool.all()  # type: ignore[attr-defined]
     assert sorted(node.config.port for node in nodes) == [9201, 9202]
