@@ -9,8 +9,12 @@ MODEL_DIR ?= models/default
 PORT ?= 8000
 DASH_PORT ?= 8050
 export DO_NOT_TRACK := 1
+# Tools built from source once and kept across runs (git-ignored): Helm for the chart checks.
+TOOLS ?= .tools
+HELM_VERSION ?= v4.3.2
+HELM := $(TOOLS)/bin/helm
 
-.PHONY: browser constraints help venv bundle run test test-unit test-integration lint services services-stop services-status stack clean
+.PHONY: browser constraints help venv bundle run test test-unit test-integration test-cluster test-failover helm chart lint services services-stop services-status stack clean
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -75,8 +79,27 @@ browser:  ## install Debian's chromium and chromium-driver for the dashboard's b
 	  echo "could not install chromium: the browser tests will be skipped"; \
 	else echo "chromium not installed and not root: the browser tests will be skipped"; fi
 
-test: venv services browser  ## install, start the servers, run unit and integration tests
-	$(VENV)/bin/pytest -q
+test: venv services browser helm  ## install, start the servers, run unit and integration tests (the chart checks too)
+	HELM=$(CURDIR)/$(HELM) $(VENV)/bin/pytest -q
+
+$(HELM):
+	@command -v go >/dev/null || { echo "Go is needed once to build Helm $(HELM_VERSION) (apt-get install -y golang, or go.dev/dl)"; exit 1; }
+	@echo "building Helm $(HELM_VERSION) into $(TOOLS)/bin (several minutes, once) ..."
+	@mkdir -p $(TOOLS)/bin
+	GOBIN=$(abspath $(TOOLS))/bin GOFLAGS=-buildvcs=false go install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION)
+
+helm: $(HELM)  ## build Helm (go install, once) into .tools/bin
+
+chart: venv helm  ## the Helm chart: helm lint, helm template | kubernetes-validate, KEDA/ECK schemas
+	$(PY) scripts/check_chart.py --helm $(HELM)
+
+test-cluster: venv services  ## the indexer on a three-node Elasticsearch cluster (9201-9203) losing a node under load
+	@VENV=$(VENV) bash scripts/test_cluster.sh
+
+test-failover: venv services  ## Redis primary killed under load: Sentinel failover, no event or job lost
+	@summary=$$(mktemp); \
+	if REDIS_FAILOVER_TEST=1 FAILOVER_TEST_SUMMARY=$$summary $(VENV)/bin/pytest -q -p no:cacheprovider tests/failover </dev/null; \
+	then tail -n 1 $$summary; rm -f $$summary; else rm -f $$summary; exit 1; fi
 
 constraints:  ## re-pin every dependency from the current environment into constraints.txt
 	@(echo "# Pinned versions of every dependency (pip install -c constraints.txt). Regenerate: make constraints"; \

@@ -28,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--name", default="indexing", help="result file name under docs/results/")
     args = parser.parse_args(argv)
     script = ROOT / "scripts" / "bench_indexing.py"
     if not script.is_file():
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
                     for k in ("bulk_events_per_s", "indexer_events_per_s")])
                 + f"\nTarget >= 5,000 events/s (indexer): {summary['target_5000_events_per_s']}\n\n"
                 + f"Command: `{command}`\n")
-    write_results("indexing", data, markdown)
+    write_results(args.name, data, markdown)
     print(markdown)
     return 0
 

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from redis import Redis
 from rq import Queue
 
 from gateway.metrics import GatewayMetrics
@@ -18,6 +17,7 @@ from gateway.services.scoring import ScoringService
 from gateway.settings import GatewaySettings
 from shared.jobs import JOB_SERIALIZER
 from shared.model_holder import ChampionFollower, ModelHolder, follow_champion
+from shared.redis_client import make_redis
 from shared.scorer import Scorer
 
 logger = logging.getLogger(__name__)
@@ -118,7 +118,7 @@ def _redis(settings: GatewaySettings) -> tuple[Any, Any, Any]:
     assert settings.redis_url
     options = {"socket_timeout": settings.redis_timeout_s, "socket_connect_timeout": settings.redis_timeout_s,
                "health_check_interval": 30}
-    return Redis.from_url(settings.redis_url, **options), Redis.from_url(settings.redis_url, **options), None
+    return make_redis(settings, **options), make_redis(settings, **options), None
 
 
 def build_resources(settings: GatewaySettings, metrics: GatewayMetrics, publisher_factory: Any = None,

@@ -77,9 +77,9 @@ class QueueProbe:
                 return GatewayMetricsProbe(settings.gateway_metrics_url, (settings.queue_names() or ["scoring"])[0])
             return None
         if connection is None:
-            import redis
+            from shared.redis_client import make_redis
 
-            connection = redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
+            connection = make_redis(settings, socket_timeout=5, socket_connect_timeout=5)
         return cls(connection, settings.queue_names(), settings.rq_key_prefix)
 
     def measure(self, now: datetime | None = None) -> list[QueueStats]:

@@ -8,7 +8,9 @@ that fails is logged and retried at its next turn; it never stops the loop.
 
 ``python -m monitoring schedule`` runs it in the foreground (SIGTERM/SIGINT
 stop it after the running job); :func:`start_background` runs it in a daemon
-thread beside an embedded gateway.
+thread beside an embedded gateway. With a Redis server, the foreground
+scheduler runs its jobs only while it holds the leader lock
+(:mod:`monitoring.leader`): two schedulers never run the same job.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from monitoring.leader import LeaderLock
 from monitoring.settings import MonitoringSettings
 from shared.store.base import EventStore
 
@@ -59,19 +62,48 @@ class Scheduler:
     Args:
         jobs: the jobs; see :func:`default_jobs` for the monitoring ones.
         clock: monotonic clock (tests pass a fake one).
+        lock: when given, jobs run only while this scheduler holds it; a job
+            another scheduler started less than its interval ago is not run again.
     """
 
-    def __init__(self, jobs: list[Job], clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, jobs: list[Job], clock: Callable[[], float] = time.monotonic,
+                 lock: LeaderLock | None = None) -> None:
         self.jobs = jobs
         self.clock = clock
+        self.lock = lock
         self.stop_event = threading.Event()
+
+    def _standby(self) -> float:
+        """Seconds a scheduler without the lock waits before trying again."""
+        assert self.lock is not None
+        return max(0.1, self.lock.ttl_ms / 3000)
+
+    def _ran_elsewhere(self, job: Job) -> bool:
+        """True (and ``job.next_run`` moved) when a scheduler started ``job`` less than its interval ago."""
+        assert self.lock is not None
+        last = self.lock.last_run(job.name)
+        if last is None:
+            return False
+        since = time.time() - last
+        if since >= job.interval:
+            return False
+        job.next_run = self.clock() + job.interval - since
+        return True
 
     def run_pending(self) -> float:
         """Run the jobs that are due; returns seconds until the next one is due."""
+        if self.lock is not None and not self.lock.hold():
+            return self._standby()
         for job in self.jobs:
             if self.stop_event.is_set():
                 break
             if self.clock() >= job.next_run:
+                if self.lock is not None:
+                    if self._ran_elsewhere(job):
+                        continue
+                    if not self.lock.hold():  # lost during the previous job: the other leader goes on
+                        return self._standby()
+                    self.lock.record_run(job.name)
                 started = self.clock()
                 try:
                     job.func()
@@ -91,8 +123,12 @@ class Scheduler:
             job.next_run = start + job.delay
         logger.info("scheduler started", extra={"event": "scheduler_started",
                                                 "jobs": {j.name: j.interval for j in self.jobs}})
-        while not self.stop_event.is_set():
-            self.stop_event.wait(min(self.run_pending(), 60.0))
+        try:
+            while not self.stop_event.is_set():
+                self.stop_event.wait(min(self.run_pending(), 60.0))
+        finally:
+            if self.lock is not None:
+                self.lock.release()
         logger.info("scheduler stopped", extra={"event": "scheduler_stopped"})
 
     def stop(self) -> None:
@@ -185,13 +221,25 @@ def start_background(settings: MonitoringSettings, store: EventStore | None = No
     return BackgroundHandle(scheduler, thread)
 
 
+def leader_lock(settings: MonitoringSettings) -> LeaderLock | None:
+    """The scheduler's leader lock on the configured Redis (None in embedded mode: one process)."""
+    if not settings.redis_url:
+        return None
+    import socket
+
+    from shared.redis_client import make_redis
+
+    redis = make_redis(settings, socket_timeout=5, socket_connect_timeout=5)
+    return LeaderLock(redis, f"{settings.es_index_prefix}:monitoring:scheduler-lock", name=socket.gethostname())
+
+
 def run_forever(settings: MonitoringSettings) -> None:
-    """Foreground scheduler until SIGTERM or SIGINT."""
+    """Foreground scheduler until SIGTERM or SIGINT (the jobs run while it holds the leader lock)."""
     from shared.store.factory import make_store
 
     store = make_store(settings)
     store.setup()
-    scheduler = Scheduler(default_jobs(settings, store))
+    scheduler = Scheduler(default_jobs(settings, store), lock=leader_lock(settings))
 
     def _stop(signum: int, _frame: Any) -> None:
         logger.info("signal %s: stopping after the running job", signum, extra={"event": "signal"})

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Start, stop or describe the servers the integration tests and `make stack` use:
-# Redis on 127.0.0.1:$REDIS_PORT (6379) and Elasticsearch 9.2.4 on 127.0.0.1:$ES_PORT (9200).
+# Redis on 127.0.0.1:$REDIS_PORT (6379) and Elasticsearch 9.2.4 on 127.0.0.1:$ES_PORT (9200); installs
+# Debian's redis-sentinel when missing (the failover test starts its own Sentinels).
 #
 #   scripts/services.sh start    start both (reusing servers that already answer there), wait until ready
 #   scripts/services.sh stop     stop only what this script started (pid files in .services/)
@@ -35,6 +36,7 @@ case ${1:-} in
     start)
         lock
         redis_start
+        sentinel_install
         es_start
         ;;
     stop)

@@ -6,6 +6,7 @@ never duplicates a document.
 
 from __future__ import annotations
 
+import hashlib
 import random
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -21,6 +22,16 @@ Status = Literal["ok", "invalid", "error"]
 __all__ = ["TIMING_FIELDS", "Path", "ScoringEvent", "Status", "Timings", "new_id", "pseudonymise", "utc_now_iso"]
 
 TIMING_FIELDS = ("validation_ms", "queue_wait_ms", "inference_ms", "total_ms")
+
+
+def job_event_id(job_id: str, index: int) -> str:
+    """The event id of a job's ``index``-th application: the same on every run of the job.
+
+    RQ runs a job at least once: one that was running when its worker or Redis
+    failed is run again, and its events then replace the first run's (same
+    Elasticsearch ``_id``) instead of being stored twice.
+    """
+    return hashlib.blake2b(f"{job_id}:{index}".encode(), digest_size=16).hexdigest()
 
 
 def new_id() -> str:

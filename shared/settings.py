@@ -26,6 +26,10 @@ class BaseServiceSettings(BaseSettings):
         default="development", description="production refuses placeholder secrets"
     )
     redis_url: str | None = Field(default=None, description="Redis URL; unset = embedded fakeredis")
+    redis_sentinels: str | None = Field(
+        default=None, description="host:port,host:port of Redis Sentinels: the primary is asked of them "
+        "(REDIS_URL then gives only the database and password)")
+    redis_master_name: str = Field(default="mymaster", min_length=1, description="Sentinel name of the primary")
     elasticsearch_url: str | None = Field(default=None, description="Elasticsearch URL; unset = SQLite store")
     elasticsearch_username: str | None = Field(
         default=None, description="Elasticsearch user (HTTP basic auth, with ELASTICSEARCH_PASSWORD)")
@@ -40,6 +44,10 @@ class BaseServiceSettings(BaseSettings):
         default=DEV_PSEUDONYMISATION_KEY, description="HMAC key of client pseudonyms (secret, required in production)"
     )
     es_index_prefix: str = Field(default="scoring", description="prefix of the Elasticsearch indices")
+    es_number_of_replicas: int = Field(
+        default=0, ge=0, le=10, description="replicas per shard of the indices created (1 on a cluster of 3 nodes)")
+    es_number_of_shards: int = Field(
+        default=1, ge=1, le=64, description="primary shards of each daily events index (one per ~50 GB a day)")
     sqlite_path: Path = Field(default=Path("var/scoring.sqlite3"), description="embedded store (no ELASTICSEARCH_URL)")
     events_stream: str = Field(default="scoring:events", description="Redis Stream of the scoring events")
     events_stream_maxlen: int = Field(

@@ -28,8 +28,7 @@ def _run_indexer(settings: WorkerSettings) -> None:
         indexer_module = importlib.import_module("worker.indexer")
     except ImportError as exc:
         raise SystemExit(f"worker.indexer is not available: {exc}") from exc
-    from redis import Redis
-
+    from shared.redis_client import make_redis
     from shared.resources import start_reporter
     from shared.store.factory import make_store
 
@@ -41,7 +40,7 @@ def _run_indexer(settings: WorkerSettings) -> None:
     from shared.shadow import follow_challenger
 
     store = make_store(settings)  # set up (waiting for the server) by run_forever
-    redis = Redis.from_url(settings.redis_url)
+    redis = make_redis(settings)
     shadow, challenger = follow_challenger(redis, settings)  # no challenger published: nothing is shadowed
     indexer = indexer_module.Indexer(
         redis=redis, store=store, stream=settings.events_stream,

@@ -28,6 +28,7 @@ from rq.utils import now
 from rq.worker_pool import WorkerPool
 
 from shared.jobs import JOB_SERIALIZER
+from shared.redis_client import make_redis
 from shared.resources import start_reporter
 from worker import tasks
 from worker.exceptions import ScorerUnavailableError
@@ -54,6 +55,11 @@ class ScoringWorker(SimpleWorker):
 
     def __init__(self, queues: Any, *args: Any, **kwargs: Any) -> None:
         settings = self.settings or WorkerSettings()
+        if settings.redis_sentinels and self.settings is not None:
+            # WorkerPool rebuilds each child's client from the parent's connection class and pool
+            # arguments, which for a Sentinel client carry the parent's Sentinel proxy across the
+            # fork: each worker makes its own Sentinel client from the settings instead.
+            kwargs["connection"] = make_redis(settings)
         kwargs.setdefault("worker_ttl", settings.worker_ttl)
         kwargs.setdefault("maintenance_interval", settings.maintenance_interval_s)
         kwargs["serializer"] = JOB_SERIALIZER
@@ -289,7 +295,7 @@ def run_pool(settings: WorkerSettings, processes: int | None = None, burst: bool
         raise SystemExit("REDIS_URL is required for the worker pool (embedded mode runs a worker inside the gateway)")
     ScoringWorker.settings = settings  # inherited by the forked workers
     tie_children_to_their_parent()
-    connection = Redis.from_url(settings.redis_url)
+    connection = make_redis(settings)
     pool = ScoringPool([settings.queue_name], connection=connection, num_workers=processes or settings.processes,
                       worker_class=ScoringWorker, serializer=JOB_SERIALIZER)
     logger.info("worker pool starting", extra={"processes": pool.num_workers, "queue": settings.queue_name})

@@ -88,3 +88,14 @@ redis_status() {
         say "Redis:         not running on $HOST:$port"
     fi
 }
+
+# sentinel_install: Debian's redis-sentinel, which the Redis failover test (`make test-failover`) runs
+# beside its own primary and replica (on free ports, never 6379); installed when missing and we are root.
+sentinel_install() {
+    command -v redis-sentinel >/dev/null || [[ -x /usr/bin/redis-sentinel ]] && return 0
+    if ! is_root; then
+        warn "redis-sentinel is not installed (the failover test needs it): run 'sudo apt-get install -y redis-sentinel'"
+        return 0
+    fi
+    apt_install redis-sentinel || warn "could not install redis-sentinel (see $SERVICES_DIR/apt.log): the failover test will fail"
+}

@@ -261,7 +261,8 @@ class ScoringCore:
         """One "ok" event per result; the ``results`` entries of the answer, each with its event id (and reasons)."""
         reasons: list[dict[str, Any] | None] = list(explanations) if explanations is not None else [None] * len(valid)
         return [answers.result_item(index, self.events.scored(path, features, client_id, result, timings,
-                                                              request_id, job_id, explanation), result, explanation)
+                                                              request_id, job_id, explanation, index), result,
+                                        explanation)
                 for (index, features, client_id), result, explanation in zip(valid, results, reasons, strict=True)]
 
     def load_json(self, body: bytes, path: Path, request_id: str | None, start: float | None = None) -> Any:

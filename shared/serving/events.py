@@ -13,7 +13,7 @@ from typing import Any, Protocol
 import orjson
 
 from shared.columns import CLIENT_ID
-from shared.event import Path, ScoringEvent, Timings, new_id
+from shared.event import Path, ScoringEvent, Timings, job_event_id, new_id
 from shared.pseudonym import Pseudonymiser
 from shared.scorer import ScoreResult
 
@@ -98,13 +98,17 @@ class EventBuilder:
         return self.pseudonymiser.text(text[:MESSAGE_MAX_CHARS + _CUT_MARGIN])[:MESSAGE_MAX_CHARS]
 
     def scored(self, path: Path, features: dict[str, Any], client_id: Any, result: ScoreResult, timings: Timings,
-               request_id: str | None, job_id: str | None = None, explanation: dict[str, Any] | None = None) -> str:
+               request_id: str | None, job_id: str | None = None, explanation: dict[str, Any] | None = None,
+               index: int | None = None) -> str:
         """Publish one scored application (``features``: the 120 raw fields, ``explanation`` when asked for).
+
+        A job's application (``job_id`` and its ``index`` given) gets an id derived from both, so a
+        job run twice stores its events once.
 
         Returns:
             Its event id.
         """
-        event_id = new_id()
+        event_id = job_event_id(job_id, index) if job_id is not None and index is not None else new_id()
         self.publisher.publish(ScoringEvent(
             event_id=event_id, path=path, status="ok", model_version=result.model_version, request_id=request_id,
             job_id=job_id, client_ref=self.client_ref(client_id), features=features, score=result.probability,

@@ -54,7 +54,8 @@ def make_client(url: str, request_timeout: float = 30.0, *, basic_auth: tuple[st
     """An Elasticsearch client for ``url`` with the orjson serializer (faster bulk bodies).
 
     Args:
-        url: the server, ``http://`` or ``https://``.
+        url: the server, ``http://`` or ``https://``; several nodes of one cluster comma-separated
+            (requests go round them, and one that does not answer is retried on another).
         request_timeout: seconds per request.
         basic_auth: (user, password), or None.
         api_key: an encoded API key, or None (instead of ``basic_auth``).
@@ -69,7 +70,8 @@ def make_client(url: str, request_timeout: float = 30.0, *, basic_auth: tuple[st
         options["api_key"] = api_key
     if ca_certs is not None:
         options["ca_certs"] = ca_certs
-    return Elasticsearch(url, request_timeout=request_timeout, max_retries=2, retry_on_timeout=True,
+    hosts = [part.strip() for part in url.split(",") if part.strip()]
+    return Elasticsearch(hosts, request_timeout=request_timeout, max_retries=2, retry_on_timeout=True,
                          serializer=OrjsonSerializer(), **options)
 
 
@@ -124,14 +126,17 @@ class ElasticsearchEventStore(ElasticPersonalData, ElasticOutcomes, EventStore):
         client: an Elasticsearch client, or the server's URL.
         prefix: the index prefix (setting ``es_index_prefix``), e.g. ``scoring``.
         replicas: replicas per shard of the indices created (0 for one node).
+        shards: primary shards of each daily events index.
     """
 
-    def __init__(self, client: Elasticsearch | str, prefix: str = "scoring", *, replicas: int = 0) -> None:
+    def __init__(self, client: Elasticsearch | str, prefix: str = "scoring", *, replicas: int = 0,
+                 shards: int = 1) -> None:
         if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", prefix):
             raise ValueError(f"index prefix must be lower-case letters, digits, '-', '_' or '.', got {prefix!r}")
         self.client = make_client(client) if isinstance(client, str) else client
         self.prefix = prefix
         self.replicas = replicas
+        self.shards = shards
         self.events_pattern = f"{prefix}-events-*"
         self.events_alias = f"{prefix}-events"
         self.reports_index = f"{prefix}-drift-reports"
@@ -153,7 +158,7 @@ class ElasticsearchEventStore(ElasticPersonalData, ElasticOutcomes, EventStore):
     def setup(self) -> None:
         """Install the events template and create the report and alert indices (idempotent)."""
         self.client.indices.put_index_template(name=f"{self.prefix}-events",
-                                               **events_template(self.prefix, self.replicas))
+                                               **events_template(self.prefix, self.replicas, self.shards))
         for index, id_field in self._side_indices():
             if not self.client.indices.exists(index=index):
                 try:

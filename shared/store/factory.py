@@ -16,7 +16,7 @@ def make_store(settings: BaseServiceSettings) -> EventStore:
 
     Args:
         settings: any service's settings (``elasticsearch_url`` and its credentials and CA,
-            ``es_index_prefix``, ``sqlite_path``).
+            ``es_index_prefix``, ``es_number_of_replicas``, ``sqlite_path``).
 
     Returns:
         An :class:`ElasticsearchEventStore` or a :class:`SQLiteEventStore`.
@@ -26,7 +26,8 @@ def make_store(settings: BaseServiceSettings) -> EventStore:
         from shared.store.elastic import ElasticsearchEventStore, make_client
 
         client = make_client(settings.elasticsearch_url, **settings.elasticsearch_options())
-        store = ElasticsearchEventStore(client, settings.es_index_prefix)
+        store = ElasticsearchEventStore(client, settings.es_index_prefix, replicas=settings.es_number_of_replicas,
+                                        shards=settings.es_number_of_shards)
     else:
         from shared.store.sqlite import SQLiteEventStore
 

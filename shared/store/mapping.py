@@ -100,12 +100,13 @@ def events_mapping() -> dict[str, Any]:
     }
 
 
-def events_template(prefix: str, replicas: int = 0) -> dict[str, Any]:
+def events_template(prefix: str, replicas: int = 0, shards: int = 1) -> dict[str, Any]:
     """The composable index template of the daily event indices ``{prefix}-events-*``.
 
     Args:
         prefix: the index prefix (``es_index_prefix``).
         replicas: replicas per shard (0 on a single node, where a replica could never be placed).
+        shards: primary shards of each daily index (1 up to ~50 GB a day; more spread the writes).
 
     Returns:
         The body of ``PUT _index_template/{prefix}-events``.
@@ -115,7 +116,7 @@ def events_template(prefix: str, replicas: int = 0) -> dict[str, Any]:
         "priority": 200,
         "template": {
             "settings": {
-                "number_of_shards": 1,
+                "number_of_shards": shards,
                 "number_of_replicas": replicas,
                 "refresh_interval": "5s",
                 # A string where a number belongs, or 2.5 for an integer, is refused, not guessed.
