@@ -64,7 +64,7 @@ def fill_day(store, model_dir: Path, n: int, end: datetime, seed: int = 0) -> No
         len(drifted), seed=seed + 1, drift=Drift(income_factor=1.3))
     burst = (end - timedelta(hours=9), end - timedelta(hours=8, minutes=40))
     spike = (end - timedelta(hours=3, minutes=30), end - timedelta(hours=3))
-    errors = [(burst[0] <= t < burst[1] and rng.random() < 0.08) or rng.random() < 0.002 for t in times]
+    errors = [(burst[0] <= t < burst[1] and rng.random() < 0.2) or rng.random() < 0.002 for t in times]
     invalid = [rng.random() < 0.01 for _ in times]
     factor = [8.0 if spike[0] <= t < spike[1] else 1.0 for t in times]
     scorer = Scorer.load(model_dir)

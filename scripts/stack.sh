@@ -48,9 +48,17 @@ try:
     redis.Redis.from_url(os.environ["REDIS_URL"], socket_connect_timeout=3).ping()
 except redis.RedisError as exc:
     bad.append(f"Redis at {os.environ['REDIS_URL']} does not answer: {exc}")
+import base64, ssl
 url = os.environ["ELASTICSEARCH_URL"].rstrip("/") + "/_cluster/health"
+headers = {}
+if os.environ.get("ELASTICSEARCH_API_KEY"):
+    headers["Authorization"] = "ApiKey " + os.environ["ELASTICSEARCH_API_KEY"]
+elif os.environ.get("ELASTICSEARCH_USERNAME") and os.environ.get("ELASTICSEARCH_PASSWORD"):
+    pair = f"{os.environ['ELASTICSEARCH_USERNAME']}:{os.environ['ELASTICSEARCH_PASSWORD']}"
+    headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+context = ssl.create_default_context(cafile=os.environ.get("ELASTICSEARCH_CA_CERTS") or None)
 try:
-    urllib.request.urlopen(url, timeout=5).close()
+    urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=5, context=context).close()
 except OSError as exc:
     bad.append(f"Elasticsearch at {url} does not answer: {exc}")
 for line in bad:

@@ -48,6 +48,7 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
 
 LATTICE_MIN_TIES = 5  # values sit on a lattice when each distinct value shows up this often on average
 LATTICE_MAX_POINTS = 200
+_LATTICE_PROBE = 2000  # values looked at first: more distinct values than a lattice holds means continuous
 
 
 def lattice_spacing(values: np.ndarray) -> float:
@@ -57,7 +58,11 @@ def lattice_spacing(values: np.ndarray) -> float:
     on such a lattice; a continuous sample (distinct values about as many as
     values) gives 0.
     """
-    distinct = np.unique(values[~np.isnan(values)]) if values.dtype.kind == "f" else np.unique(values)
+    values = values[~np.isnan(values)] if values.dtype.kind == "f" else values
+    head = values[:_LATTICE_PROBE]
+    if len(values) > _LATTICE_PROBE and len(np.unique(head)) > LATTICE_MAX_POINTS:
+        return 0.0  # continuous: no need to sort a whole big window to see it
+    distinct = np.unique(values)
     if len(distinct) < 3 or len(distinct) > min(LATTICE_MAX_POINTS, len(values) / LATTICE_MIN_TIES):
         return 0.0
     return float(np.median(np.diff(distinct)))

@@ -23,6 +23,7 @@ from shared.explain import Explainer
 from shared.scorer import Scorer
 from shared.store.sqlite import SQLiteEventStore
 from tests.monitoring.browser import chromium_paths, start_chromium, wait_rendered
+from tests.monitoring.factories import DASH_PASSWORD, DASH_USER, dashboard_users
 from tests.utils.data import synthetic_applications
 
 pytestmark = [
@@ -55,7 +56,8 @@ def server(tmp_path_factory: pytest.TempPathFactory, tiny_bundle: Path) -> Itera
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     folder = tmp_path_factory.mktemp("decision")
     settings = MonitoringSettings(model_dir=tiny_bundle, sqlite_path=folder / "events.sqlite3",
-                                  reports_dir=folder / "reports", redis_url=None, elasticsearch_url=None)
+                                  reports_dir=folder / "reports", redis_url=None, elasticsearch_url=None,
+                                  dashboard_users=dashboard_users())
     store = SQLiteEventStore(settings.sqlite_path)
     store.setup()
     assert not store.index_events(_events(tiny_bundle)).failed
@@ -67,7 +69,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, tiny_bundle: Path) -> Itera
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    driver = start_chromium(width=1440, height=1400)
+    driver = start_chromium(width=1440, height=1400, auth=(DASH_USER, DASH_PASSWORD))
     yield driver
     driver.quit()
 

@@ -10,7 +10,8 @@ import yaml
 from honcho.environ import parse_procfile
 
 REPO = Path(__file__).resolve().parents[2]
-SERVERS = {"redis", "elasticsearch", "kibana"}  # compose runs them; `make stack` gets them from `make services`
+# compose runs them; `make stack` gets them from `make services` (kibana-setup: Kibana's one-shot helper)
+SERVERS = {"redis", "elasticsearch", "kibana", "kibana-setup"}
 STACK_ONLY = {"ready"}  # prints the URLs once everything answers
 DEFAULT = re.compile(r"\$\{(\w+):-([^}]*)\}")
 
