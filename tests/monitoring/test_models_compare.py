@@ -34,3 +34,18 @@ def test_compare_shadow_by_hand() -> None:
 def test_compare_shadow_without_pairs() -> None:
     result = compare_shadow([_event(0.1, "approved", None, None)])
     assert result["n"] == 0 and result["decision_agreement"] is None
+
+
+def test_performance_rows_per_model_version() -> None:
+    from monitoring.dashboard.pages.models import performance_rows
+
+    report = {"per_model_version": {
+        "v1": {"n_scored": 10, "n_outcomes": 4, "realised": {"cost_per_application": 0.5, "auc": 0.7},
+               "estimated": {"cost_per_application": 0.52, "auc": 0.71},
+               "fairness": {"disparate_impact": {"CODE_GENDER": 0.9, "age_band": None}}},
+        "v2": {"n_scored": 5, "n_outcomes": 0, "realised": None, "estimated": {"cost_per_application": 0.6}}}}
+    rows = performance_rows(report)
+    assert [r["version"] for r in rows] == ["v1", "v2"]
+    assert rows[0]["cost_realised"] == "0.5000" and rows[0]["di_gender"] == "0.900" and rows[0]["di_age"] == "n/a"
+    assert rows[1]["cost_realised"] == "n/a" and rows[1]["cost_estimated"] == "0.6000"
+    assert performance_rows(None) == []

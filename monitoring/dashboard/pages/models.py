@@ -20,6 +20,30 @@ HISTORY_COLUMNS = [
     {"name": "DI gender", "id": "di_gender"}, {"name": "DI age", "id": "di_age"},
 ]
 
+PERFORMANCE_COLUMNS = [
+    {"name": "model version", "id": "version"}, {"name": "scored", "id": "n_scored"},
+    {"name": "with outcome", "id": "n_outcomes"}, {"name": "cost realised", "id": "cost_realised"},
+    {"name": "cost estimated", "id": "cost_estimated"}, {"name": "AUC realised", "id": "auc_realised"},
+    {"name": "AUC estimated", "id": "auc_estimated"}, {"name": "DI gender", "id": "di_gender"},
+    {"name": "DI age", "id": "di_age"},
+]
+
+
+def performance_rows(report: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """One row per model version of a performance report (realised, estimated, fairness)."""
+    rows = []
+    for version, block in ((report or {}).get("per_model_version") or {}).items():
+        realised, estimated = block.get("realised") or {}, block.get("estimated") or {}
+        ratios = (block.get("fairness") or {}).get("disparate_impact") or {}
+        rows.append({
+            "version": version, "n_scored": block.get("n_scored"), "n_outcomes": block.get("n_outcomes"),
+            "cost_realised": fmt(realised.get("cost_per_application"), "{:.4f}"),
+            "cost_estimated": fmt(estimated.get("cost_per_application"), "{:.4f}"),
+            "auc_realised": fmt(realised.get("auc"), "{:.4f}"), "auc_estimated": fmt(estimated.get("auc"), "{:.4f}"),
+            "di_gender": fmt(ratios.get("CODE_GENDER"), "{:.3f}"), "di_age": fmt(ratios.get("age_band"), "{:.3f}"),
+        })
+    return rows
+
 
 def layout() -> html.Div:
     """The models page."""
@@ -35,6 +59,16 @@ def layout() -> html.Div:
                                "applications. Curves that overlap mean the challenger ranks like the champion; "
                                "a shift moves the approval rate at the threshold."),
         html.Div(id="models-disagreements", className="panel"),
+        html.H3("Performance per model version"),
+        html.P("From the newest performance run of the window: realised figures over the applications whose "
+               "outcome is known, estimated ones (from the calibrated probabilities) over all of them, and the "
+               "disparate-impact ratios. Empty until outcomes are sent (POST /v1/outcomes) and the scheduler "
+               "has run a performance report.", className="caption"),
+        html.Div(dash_table.DataTable(  # type: ignore[attr-defined]
+            id="models-performance", columns=PERFORMANCE_COLUMNS, data=[],
+            style_cell={"fontFamily": "inherit", "fontSize": 13, "padding": "4px 8px", "textAlign": "left"},
+            style_header={"fontWeight": "600", "backgroundColor": "#eceff1"},
+        ), className="panel wide"),
         html.H3("Promotion history"),
         html.Div(dash_table.DataTable(  # type: ignore[attr-defined]
             id="models-history", columns=HISTORY_COLUMNS, data=[], page_size=15,
@@ -91,7 +125,8 @@ def register(app: Dash, data: DashboardData) -> None:
 
     @app.callback(Output("models-cards", "children"), Output("models-scores", "figure"),
                   Output("models-disagreements", "children"), Output("models-history", "data"),
-                  Output("models-empty", "children"), Input("window", "value"), Input("refresh", "n_intervals"))
+                  Output("models-performance", "data"), Output("models-empty", "children"),
+                  Input("window", "value"), Input("refresh", "n_intervals"))
     def _update(window: str, _n: int) -> tuple[Any, ...]:
         time_window, _ = data.window(window)
         result = compare_shadow(data.store.shadow_events(time_window, SHADOW_LIMIT))
@@ -114,7 +149,9 @@ def register(app: Dash, data: DashboardData) -> None:
                    f"challenger {fmt(_pct(approvals['challenger']), '{:.1f} %')}.", className="caption"),
         ])
         empty = "" if history else "No registry move recorded yet: `python -m training promote` records one."
-        return cards, _figure(result), disagreements, history_rows(history), empty
+        reports = data.store.list_performance_reports(limit=1, window=time_window)
+        performance = performance_rows(reports[0] if reports else None)
+        return cards, _figure(result), disagreements, history_rows(history), performance, empty
 
 
 def _pct(value: float | None) -> float | None:
