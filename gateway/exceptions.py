@@ -52,13 +52,6 @@ class BatchTooLargeError(GatewayError):
     error = "batch_too_large"
 
 
-class AuthenticationError(GatewayError):
-    """The X-API-Key header is missing or wrong."""
-
-    status_code = 401
-    error = "unauthorized"
-
-
 class JobNotFoundError(GatewayError):
     """No job with this id (never existed, or its result expired)."""
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import cache
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -142,9 +141,3 @@ class MonitoringSettings(BaseServiceSettings):
     def queue_names(self) -> list[str]:
         """RQ queue names to watch."""
         return [name.strip() for name in self.rq_queues.split(",") if name.strip()]
-
-
-@cache
-def get_settings() -> MonitoringSettings:
-    """The process-wide settings, read once."""
-    return MonitoringSettings()

@@ -13,10 +13,6 @@ class BundleError(SharedError):
     """A model bundle is missing, incomplete or inconsistent."""
 
 
-class ConfigurationError(SharedError):
-    """A setting is missing or unsafe for the environment."""
-
-
 class InputRefusedError(SharedError):
     """An input the scoring core refused (the client's fault); its "invalid" event is already emitted.
 

@@ -27,7 +27,6 @@ from evidently.legacy.core import ColumnType  # noqa: E402
 from monitoring.drift.plan import JENSEN_SHANNON, PSI, WASSERSTEIN  # noqa: E402
 
 _TESTS = {WASSERSTEIN: wasserstein_stat_test, JENSEN_SHANNON: jensenshannon_stat_test, PSI: psi_stat_test}
-DISPLAY_NAMES = {name: test.display_name for name, test in _TESTS.items()}
 
 
 def run_test(test: str, reference: pd.Series, current: pd.Series, threshold: float,
