@@ -10,8 +10,9 @@ import tempfile
 
 import uvicorn
 
-from gateway.logs import configure_logging
+from gateway.logs import QUIET_LOGGERS
 from gateway.settings import GatewaySettings
+from shared.logs import configure_logging
 
 logger = logging.getLogger("gateway")
 
@@ -35,7 +36,7 @@ def main(argv: list[str] | None = None, app: str = "gateway.app:create_app", pro
     except ValueError as exc:  # pydantic's ValidationError: name the bad setting, no traceback
         sys.stderr.write(f"gateway: invalid settings:\n{exc}\n")
         return 2
-    configure_logging(settings.log_level, settings.pseudonymisation_key)
+    configure_logging(settings.log_level, settings.pseudonymisation_key, quiet=QUIET_LOGGERS)
     host = args.host or settings.host
     port = args.port or settings.port
     workers = args.workers or settings.workers

@@ -15,13 +15,14 @@ from starlette.concurrency import run_in_threadpool
 
 from gateway.errors import install_error_handlers
 from gateway.fastpath import SCORE_PATH, ScoreEndpoint
-from gateway.logs import configure_logging
+from gateway.logs import QUIET_LOGGERS
 from gateway.metrics import GatewayMetrics
 from gateway.middleware import RequestContextMiddleware
 from gateway.openapi import install_openapi
 from gateway.resources import CompanionFactory, build_resources
 from gateway.routes import health, jobs, metrics, model, outcomes, score
 from gateway.settings import GatewaySettings
+from shared.logs import configure_logging
 from shared.resources import start_reporter
 
 logger = logging.getLogger("gateway")
@@ -63,7 +64,7 @@ def create_app(settings: GatewaySettings | None = None, publisher_factory: Any =
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        configure_logging(settings.log_level, settings.pseudonymisation_key)
+        configure_logging(settings.log_level, settings.pseudonymisation_key, quiet=QUIET_LOGGERS)
         if not settings.api_keys:
             logger.warning("API KEYS DISABLED: ALLOW_NO_API_KEY=true, every /v1 route is open (development only)")
         resources = await run_in_threadpool(build_resources, settings, gateway_metrics, publisher_factory,

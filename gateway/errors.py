@@ -32,7 +32,7 @@ def gateway_error_response(request: Request, exc: GatewayError) -> OrjsonRespons
     headers = {"Retry-After": RETRY_AFTER_SECONDS} if isinstance(exc, ServiceUnavailableError) else None
     if exc.status_code >= 500:
         logger.error("%s: %s", exc.error, exc.message,
-                     extra={"request_id": request_id_of(request.scope), "cause": repr(exc.__cause__)})
+                     extra={"cause": repr(exc.__cause__)})
     return OrjsonResponse(error_body(request, exc.error, exc.message, **exc.details), exc.status_code, headers)
 
 

@@ -21,6 +21,7 @@ from gateway.exceptions import BodyTooLargeError
 from gateway.logs import ACCESS_LOGGER
 from gateway.metrics import GatewayMetrics
 from shared.event import new_id
+from shared.logs import request_id_var
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -69,6 +70,7 @@ class RequestContextMiddleware:
         incoming_id, api_key, declared = _read_headers(scope)
         request_id = incoming_id or new_id()
         scope.setdefault("state", {})["request_id"] = request_id
+        context = request_id_var.set(request_id)  # every line logged in this request carries it
         rid_header = (REQUEST_ID_HEADER, request_id.encode())
         status = 500
         started = False
@@ -90,7 +92,7 @@ class RequestContextMiddleware:
             else:
                 await self.app(scope, self._limited(receive, declared), send_wrapper)
         except Exception:
-            _errors.exception("unhandled error", extra={"request_id": request_id, "path": scope.get("path")})
+            _errors.exception("unhandled error", extra={"path": scope.get("path")})
             status = 500
             if not started:
                 await _send_json(send, 500, rid_header, {
@@ -105,9 +107,10 @@ class RequestContextMiddleware:
             self.metrics.observe_request(template, scope["method"], status, elapsed)
             if self.access_log:
                 _access.info("request", extra={
-                    "request_id": request_id, "method": scope["method"], "route": template,
+                    "method": scope["method"], "route": template,
                     "path": scope.get("path"), "status": status, "duration_ms": round(elapsed * 1000.0, 3),
                 })
+            request_id_var.reset(context)
 
     def _check_key(self, scope: Scope, given: bytes | None) -> str | None:
         """None when the request may go on, else why it may not (401)."""

@@ -14,9 +14,12 @@ import orjson
 from redis.exceptions import RedisError
 
 from monitoring.exceptions import MonitoringError, WindowError
-from monitoring.logs import configure_logging
 from monitoring.settings import MonitoringSettings
 from shared.exceptions import SharedError
+from shared.logs import configure_logging
+
+# the Elasticsearch client logs one INFO line per request
+QUIET_LOGGERS = ("elastic_transport",)
 
 
 def _iso_time(text: str) -> datetime:
@@ -251,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: bad settings: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level, settings.pseudonymisation_key)
+    configure_logging(settings.log_level, settings.pseudonymisation_key, quiet=QUIET_LOGGERS)
     try:
         if args.command == "drift":
             return _cmd_drift(args, settings)

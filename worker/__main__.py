@@ -9,18 +9,10 @@ import signal
 import sys
 import threading
 
-from shared.logs import JsonFormatter
+from shared.logs import configure_logging
 from worker.settings import WorkerSettings
 
 logger = logging.getLogger("worker")
-
-
-def _configure_logging(level: str, pseudonymisation_key: str | None = None) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter(pseudonymisation_key))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
 
 
 def _run_indexer(settings: WorkerSettings) -> None:
@@ -66,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("indexer", help="move events from the Redis Stream to the store")
     args = parser.parse_args(argv)
     settings = WorkerSettings()
-    _configure_logging(settings.log_level, settings.pseudonymisation_key)
+    configure_logging(settings.log_level, settings.pseudonymisation_key)
     if args.command == "pool":
         from worker.pool import run_pool
 

@@ -28,6 +28,7 @@ from rq.utils import now
 from rq.worker_pool import WorkerPool
 
 from shared.jobs import JOB_SERIALIZER
+from shared.logs import log_context
 from shared.redis_client import make_redis
 from shared.resources import start_reporter
 from worker import tasks
@@ -108,6 +109,11 @@ class ScoringWorker(SimpleWorker):
             return
         super().heartbeat(timeout, pipeline)
 
+    def perform_job(self, job: Job, *args: Any, **kwargs: Any) -> bool:
+        """RQ's ``perform_job`` (the job, its result or its failure handlers) with the job's ids in every log line."""
+        with log_context(request_id=_request_id_of(job), job_id=job.id):
+            return super().perform_job(job, *args, **kwargs)
+
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         """How long a started job may go without news before RQ's clean-up calls it abandoned.
 
@@ -116,6 +122,15 @@ class ScoringWorker(SimpleWorker):
         """
         timeout = job.timeout if job.timeout and job.timeout > 0 else Queue.DEFAULT_TIMEOUT
         return int(timeout) + self.abandoned_grace_s
+
+
+def _request_id_of(job: Job) -> str | None:
+    """The id of the request that submitted a job (None when it has none or cannot be read)."""
+    try:
+        request_id = job.kwargs.get("request_id")
+    except Exception:  # undecodable job data: RQ reports it when it runs the job
+        return None
+    return request_id if isinstance(request_id, str) else None
 
 
 def _exit_before_work(signum: int, _frame: Any) -> None:

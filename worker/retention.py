@@ -12,6 +12,7 @@ import logging
 import sys
 from datetime import UTC, datetime
 
+from shared.logs import configure_logging
 from shared.store.base import EventStore
 from shared.store.common import cutoff_day
 from shared.store.factory import describe, make_store
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.days < 1:
         parser.error("--days must be at least 1")
-    logging.basicConfig(level=settings.log_level.upper(), format="%(message)s")
+    configure_logging(settings.log_level, settings.pseudonymisation_key)
     store = make_store(settings)
     try:
         store.setup()

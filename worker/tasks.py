@@ -29,6 +29,7 @@ from rq.job import Job
 from shared.event import Timings
 from shared.exceptions import ExplanationUnavailableError, InputRefusedError
 from shared.jobs import SCORE_JOB, ScoreJobArgs
+from shared.logs import log_context
 from shared.model_holder import ChampionFollower, follow_champion
 from shared.scorer import Scorer
 from shared.serving.core import ScoringCore
@@ -169,7 +170,7 @@ def score_applications(applications: list[dict[str, Any]], indices: list[int] | 
     timings = Timings(validation_ms=validation_ms, queue_wait_ms=queue_wait, inference_ms=inference, total_ms=total)
     answer = runtime.core.job_answer(valid, results, single, timings, request_id, job_id, explanations)
     logger.info("job", extra={
-        "job_id": job_id, "request_id": request_id, "count": len(results), "status": "finished",
+        "count": len(results), "status": "finished",
         "model_version": runtime.scorer.model_version, **answer["timings"],
         "run_ms": _ms(time.perf_counter() - started),
     })
@@ -201,11 +202,12 @@ def on_job_failure(job: Job, exc_type: type[BaseException] | None, exc_value: Ba
         name = exc_type.__name__ if exc_type else "Error"
         message = f"{name}: {exc_value}" if exc_value and str(exc_value) else name
         queue_wait, total = _job_times(job, datetime.now(UTC))
-        logger.warning("job", extra={
-            "job_id": job.id, "request_id": args.request_id, "count": len(applications),
-            "status": "retrying" if job.retries_left else "failed", "error_type": name, "error": message[:500],
-            "validation_ms": args.validation_ms, "queue_wait_ms": queue_wait, "total_ms": total,
-        })
+        with log_context(request_id=args.request_id, job_id=job.id):  # RQ's clean-up calls this outside the job
+            logger.warning("job", extra={
+                "count": len(applications),
+                "status": "retrying" if job.retries_left else "failed", "error_type": name, "error": message[:500],
+                "validation_ms": args.validation_ms, "queue_wait_ms": queue_wait, "total_ms": total,
+            })
         if runtime is None:
             return True
         timings = Timings(validation_ms=args.validation_ms, total_ms=total)

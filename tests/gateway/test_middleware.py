@@ -8,7 +8,7 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from gateway.logs import JsonFormatter
+from shared.logs import JsonFormatter
 from shared.schema import example_application
 from tests.gateway.conftest import HEADERS, post_json
 

@@ -6,8 +6,9 @@ import logging
 
 import numpy as np
 import orjson
+import pytest
 
-from shared.logs import JsonFormatter
+from shared.logs import JsonFormatter, configure_logging, log_context
 
 
 def test_a_line_holds_the_fixed_keys_then_the_extra_fields() -> None:
@@ -19,14 +20,32 @@ def test_a_line_holds_the_fixed_keys_then_the_extra_fields() -> None:
     assert line["request_id"] == "r-1" and line["score"] == 0.25
 
 
-def test_every_service_logs_through_the_same_formatter() -> None:
-    import gateway.logs
-    import monitoring.logs
-    import worker.__main__
+def test_a_line_carries_the_ids_of_the_context_it_was_logged_in(caplog: pytest.LogCaptureFixture) -> None:
+    logger = logging.getLogger("tests.context")
+    with caplog.at_level(logging.INFO, logger="tests.context"):
+        with log_context(request_id="r-7", job_id="j-7"):
+            logger.info("inside")
+            with log_context(request_id="r-8"):
+                logger.info("nested")
+        logger.info("after")
+    # formatted after the blocks ended: each record kept the ids of its own moment
+    lines = [orjson.loads(JsonFormatter().format(r)) for r in caplog.records if r.name == "tests.context"]
+    assert [(line["msg"], line.get("request_id"), line.get("job_id")) for line in lines] == [
+        ("inside", "r-7", "j-7"), ("nested", "r-8", None), ("after", None, None)]
+    assert list(lines[0])[:7] == ["ts", "level", "logger", "msg", "pid", "request_id", "job_id"]
 
-    assert gateway.logs.JsonFormatter is JsonFormatter
-    assert monitoring.logs.JsonFormatter is JsonFormatter
-    assert worker.__main__.JsonFormatter is JsonFormatter
+
+def test_every_service_sets_up_logging_through_the_one_shared_function() -> None:
+    import embedded.__main__
+    import gateway.__main__
+    import gateway.app
+    import monitoring.__main__
+    import worker.__main__
+    import worker.retention
+
+    for module in (gateway.__main__, gateway.app, monitoring.__main__, worker.__main__, worker.retention):
+        assert module.configure_logging is configure_logging, module.__name__
+    assert embedded.__main__.run_gateway is gateway.__main__.main  # the embedded mode runs the gateway's setup
 
 
 def test_a_client_id_never_reaches_a_line_in_clear() -> None:
