@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from prometheus_client.parser import text_string_to_metric_families
 from redis.exceptions import RedisError
 
 from monitoring.exceptions import QueueProbeError
@@ -136,7 +137,10 @@ class GatewayMetricsProbe:
                 text = response.read().decode("utf-8", "replace")
         except (urllib.error.URLError, OSError, ValueError) as exc:
             raise QueueProbeError(f"gateway metrics not readable at {self.url}: {exc}") from exc
-        gauges = parse_gauges(text, (DEPTH_GAUGE, AGE_GAUGE))
+        try:
+            gauges = parse_gauges(text, (DEPTH_GAUGE, AGE_GAUGE))
+        except ValueError as exc:
+            raise QueueProbeError(f"no Prometheus metrics at {self.url}: {exc}") from exc
         if DEPTH_GAUGE not in gauges:
             return []
         depth = int(gauges[DEPTH_GAUGE])
@@ -145,16 +149,11 @@ class GatewayMetricsProbe:
 
 
 def parse_gauges(text: str, names: Sequence[str]) -> dict[str, float]:
-    """The values of unlabelled metrics ``names`` in a Prometheus exposition text."""
+    """The values of unlabelled metrics ``names`` in a Prometheus exposition text.
+
+    Raises:
+        ValueError: the text is not in the Prometheus exposition format.
+    """
     wanted = set(names)
-    found: dict[str, float] = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        name, _, value = line.partition(" ")
-        if name in wanted:
-            try:
-                found[name] = float(value.split()[0])
-            except (IndexError, ValueError):
-                continue
-    return found
+    return {sample.name: sample.value for family in text_string_to_metric_families(text)
+            for sample in family.samples if sample.name in wanted and not sample.labels}

@@ -113,3 +113,8 @@ def test_parse_gauges_reads_unlabelled_values_only() -> None:
             'gateway_requests_total{route="/v1/score"} 9.0\ngateway_queue_depth_other 7.0\n')
     assert parse_gauges(text, ["gateway_queue_depth", "gateway_queue_oldest_age_seconds"]) == {
         "gateway_queue_depth": 4.0}
+
+
+def test_parse_gauges_refuses_what_is_not_prometheus_text() -> None:
+    with pytest.raises(ValueError):
+        parse_gauges("<html><body>Not found</body></html>", ["gateway_queue_depth"])
