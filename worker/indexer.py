@@ -41,6 +41,7 @@ from typing import Any
 
 import orjson
 
+from shared.backoff import next_delay
 from shared.publisher import LOST_SUFFIX, record_loss
 from shared.store.base import EventStore, IndexResult
 from shared.store.factory import describe
@@ -341,7 +342,7 @@ class Indexer:
     def _retry_later(self, n: int, reason: str) -> None:
         self._own_pending = True
         self._count(retried=n)
-        self.backoff_s = min(self.max_backoff_s, max(0.5, self.backoff_s * 2))
+        self.backoff_s = next_delay(self.backoff_s, 0.5, self.max_backoff_s)
         logger.warning("indexer: %d entries not stored (%s): retrying in %.1f s", n, reason, self.backoff_s)
 
     # --- the loop ---------------------------------------------------------------
@@ -379,22 +380,22 @@ class Indexer:
             try:
                 self.run_once()
             except Exception as exc:  # Redis down, or a bug: log, wait, go on (entries stay pending)
-                self.backoff_s = min(self.max_backoff_s, max(1.0, self.backoff_s * 2))
+                self.backoff_s = next_delay(self.backoff_s, 1.0, self.max_backoff_s)
                 logger.error("indexer %s: %s: %s; retrying in %.1f s", self.consumer, type(exc).__name__, exc,
                              self.backoff_s)
             if self.backoff_s:
                 stop.wait(self.backoff_s)
 
     def _setup_store(self, stop: threading.Event) -> None:
-        pause = 1.0
+        pause = 0.0
         while not stop.is_set():
             try:
                 self.store.setup()
                 return
             except Exception as exc:
+                pause = next_delay(pause, 1.0, self.max_backoff_s)
                 logger.warning("indexer: store not ready (%s): retrying in %.0f s", exc, pause)
                 stop.wait(pause)
-                pause = min(self.max_backoff_s, pause * 2)
 
 
 def _text(value: bytes | str) -> str:
