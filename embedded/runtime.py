@@ -14,6 +14,7 @@ from typing import Any
 
 from gateway.settings import GatewaySettings
 from shared.scorer import Scorer
+from shared.settings import BaseServiceSettings
 from shared.store.factory import make_store
 from worker import tasks
 from worker.indexer import Indexer
@@ -65,10 +66,9 @@ class EmbeddedRuntime:
             self._start_indexer()
 
     def _start_worker(self) -> None:
-        worker_settings = WorkerSettings(
-            queue_name=self.settings.queue_name, pseudonymisation_key=self.settings.pseudonymisation_key,
-            environment=self.settings.environment, maintenance_interval_s=30,
-        )
+        # the shared settings are the gateway's; the worker's own come from the environment
+        shared = {name: getattr(self.settings, name) for name in BaseServiceSettings.model_fields}
+        worker_settings = WorkerSettings(**shared)
         tasks.install(self.scorer, self.publisher, self.settings.pseudonymisation_key)
         self.worker = EmbeddedWorker(self._client(), self._client(), worker_settings)
         self.worker.start()
@@ -77,8 +77,9 @@ class EmbeddedRuntime:
     def _start_indexer(self) -> None:
         self._store = make_store(self.settings)  # set up by the indexer's run_forever
         indexer = Indexer(
-            redis=self._client(), store=self._store, stream=self.settings.events_stream, group="indexer",
-            consumer="embedded", batch_size=500, block_ms=200, threads=1,
+            redis=self._client(), store=self._store, stream=self.settings.events_stream,
+            group=self.settings.indexer_group, consumer="embedded", batch_size=self.settings.indexer_batch_size,
+            block_ms=200, threads=1,
         )
         self._indexer_thread = threading.Thread(target=self._run_indexer, args=(indexer,), name="embedded-indexer",
                                                 daemon=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Annotated
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
@@ -43,8 +42,6 @@ class GatewaySettings(BaseServiceSettings):
     job_retry_intervals: Annotated[list[int], NoDecode] = Field(
         default_factory=lambda: [1, 5, 15], description="seconds before each retry (comma-separated)"
     )
-    queue_name: str = "scoring"
-    scorer_threads: int = Field(default=1, ge=1, le=64, description="ONNX Runtime intra-op threads")
     batch_offload_size: int = Field(
         default=16, ge=1, description="batches at least this large are scored in a thread, off the event loop"
     )
@@ -53,8 +50,6 @@ class GatewaySettings(BaseServiceSettings):
     workers: int = Field(default=1, ge=1, le=64, validation_alias=AliasChoices("WEB_CONCURRENCY", "WORKERS"),
                          description="uvicorn worker processes (embedded mode: always 1)")
     access_log: bool = Field(default=True, description="one JSON line per request")
-    spool_dir: Path = Field(default=Path("var/spool/gateway"), description="where events wait while Redis is down")
-    spool_max_bytes: int = Field(default=256 * 1024 * 1024, gt=0)
     raw_input_max_chars: int = Field(default=16_384, ge=0, description="refused input kept in an invalid event")
     embedded_worker: bool = Field(default=True, description="embedded mode: run the RQ worker in a thread")
     embedded_indexer: bool = Field(default=True, description="embedded mode: index events into SQLite in a thread")

@@ -75,7 +75,7 @@ class QueueProbe:
         """
         if connection is None and not settings.redis_url:
             if settings.gateway_metrics_url:
-                return GatewayMetricsProbe(settings.gateway_metrics_url, (settings.queue_names() or ["scoring"])[0])
+                return GatewayMetricsProbe(settings.gateway_metrics_url, settings.queue_name)
             return None
         if connection is None:
             from shared.redis_client import make_redis
@@ -113,8 +113,7 @@ class GatewayMetricsProbe:
 
     Args:
         url: the gateway's ``/metrics`` URL (not behind the API key).
-        queue_name: the name its figures are reported under: the gateway's queue (``QUEUE_NAME``), which
-            ``from_settings`` takes to be the first of ``RQ_QUEUES``.
+        queue_name: the name its figures are reported under: the gateway's queue (``QUEUE_NAME``).
         timeout: seconds to wait for the answer.
     """
 

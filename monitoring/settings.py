@@ -64,7 +64,7 @@ class MonitoringSettings(BaseServiceSettings):
     inference_p95_max_ms: float = Field(default=50.0, gt=0, description="model time p95 limit (ms) per window")
     queue_depth_max: int = Field(default=1000, ge=0, description="jobs waiting in the RQ queue: limit")
     queue_age_max_seconds: float = Field(default=60.0, gt=0, description="age of the oldest waiting job: limit (s)")
-    rq_queues: str = Field(default="scoring", description="comma-separated RQ queue names to watch")
+    rq_queues: str | None = Field(default=None, description="comma-separated RQ queues to watch; unset: QUEUE_NAME")
     rq_key_prefix: str = Field(default="rq", min_length=1,
                                description="namespace of RQ's Redis keys: PREFIX:queue:NAME, PREFIX:job:ID")
     gateway_metrics_url: str | None = Field(
@@ -139,5 +139,6 @@ class MonitoringSettings(BaseServiceSettings):
         return [name.strip() for name in self.drift_features.split(",") if name.strip()]
 
     def queue_names(self) -> list[str]:
-        """RQ queue names to watch."""
-        return [name.strip() for name in self.rq_queues.split(",") if name.strip()]
+        """RQ queue names to watch (``RQ_QUEUES``, else ``QUEUE_NAME``)."""
+        names = [name.strip() for name in (self.rq_queues or "").split(",") if name.strip()]
+        return names or [self.queue_name]

@@ -37,11 +37,11 @@ import orjson
 
 from shared.event import ScoringEvent
 from shared.pseudonym import Pseudonymiser
+from shared.settings import EVENTS_STREAM_MAXLEN, SPOOL_DIR, SPOOL_MAX_BYTES
 from shared.spool import Spool
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SPOOL_MAX_BYTES = 256 * 1024 * 1024
 _DROP_LOG_EVERY_S = 10.0
 LOST_SUFFIX = ":lost"
 LOST_RECORDS_MAXLEN = 10_000  # loss records (a few per minute at worst), not events
@@ -76,8 +76,8 @@ class EventPublisher:
             (and the event's ``client_ref`` when it has none); None: they become ``redacted``.
     """
 
-    def __init__(self, redis: Any, stream: str = "scoring:events", *, maxlen: int = 1_000_000,
-                 spool_dir: str | Path | None = Path("var/spool"), spool_max_bytes: int = DEFAULT_SPOOL_MAX_BYTES,
+    def __init__(self, redis: Any, stream: str, *, maxlen: int = EVENTS_STREAM_MAXLEN,
+                 spool_dir: str | Path | None = SPOOL_DIR, spool_max_bytes: int = SPOOL_MAX_BYTES,
                  batch_size: int = 500, queue_max: int = 100_000, retry_interval_s: float = 1.0,
                  autostart: bool = True, pseudonymisation_key: str | None = None) -> None:
         self.redis = redis
@@ -115,13 +115,12 @@ class EventPublisher:
     def from_settings(cls, settings: Any, redis: Any, **kwargs: Any) -> EventPublisher:
         """A publisher configured from a service's settings.
 
-        Reads ``events_stream``, ``events_stream_maxlen``, ``pseudonymisation_key`` and, when the
-        service has them, ``spool_dir`` and ``spool_max_bytes``.
+        Reads ``events_stream``, ``events_stream_maxlen``, ``pseudonymisation_key``, ``spool_dir`` and
+        ``spool_max_bytes``.
         """
         kwargs.setdefault("pseudonymisation_key", settings.pseudonymisation_key)
-        return cls(redis, settings.events_stream, maxlen=settings.events_stream_maxlen,
-                   spool_dir=getattr(settings, "spool_dir", Path("var/spool")),
-                   spool_max_bytes=getattr(settings, "spool_max_bytes", DEFAULT_SPOOL_MAX_BYTES), **kwargs)
+        return cls(redis, settings.events_stream, maxlen=settings.events_stream_maxlen, spool_dir=settings.spool_dir,
+                   spool_max_bytes=settings.spool_max_bytes, **kwargs)
 
     def start(self) -> EventPublisher:
         """Open the spool (forwarding what a previous run left in it) and start the background thread."""

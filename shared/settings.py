@@ -11,6 +11,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # A value that only development may use; production refuses it.
 DEV_PSEUDONYMISATION_KEY = "dev-only-pseudonymisation-key"
 _PLACEHOLDERS = {"", "changeme", "change-me", "secret", DEV_PSEUDONYMISATION_KEY}
+# Defaults that classes built without settings (tests, scripts) take as well.
+EVENTS_STREAM_MAXLEN = 1_000_000
+SPOOL_DIR = Path("var/spool")
+SPOOL_MAX_BYTES = 256 * 1024 * 1024
+INDEXER_GROUP = "indexer"
+INDEXER_BATCH_SIZE = 500
 
 
 class BaseServiceSettings(BaseSettings):
@@ -51,9 +57,17 @@ class BaseServiceSettings(BaseSettings):
     sqlite_path: Path = Field(default=Path("var/scoring.sqlite3"), description="embedded store (no ELASTICSEARCH_URL)")
     events_stream: str = Field(default="scoring:events", description="Redis Stream of the scoring events")
     events_stream_maxlen: int = Field(
-        default=1_000_000, ge=0,
+        default=EVENTS_STREAM_MAXLEN, ge=0,
         description="stream length (~1.9 KB of Redis memory each) from which publishers spool new events; 0 = no cap",
     )
+    spool_dir: Path = Field(default=SPOOL_DIR,
+                            description="where events wait while Redis is down (one slot folder per process)")
+    spool_max_bytes: int = Field(default=SPOOL_MAX_BYTES, gt=0, description="bound of the spool on disk")
+    queue_name: str = Field(default="scoring", description="RQ queue of the scoring jobs")
+    scorer_threads: int = Field(default=1, ge=1, le=64, description="ONNX Runtime intra-op threads per process")
+    indexer_group: str = Field(default=INDEXER_GROUP, description="consumer group of the indexer on the events stream")
+    indexer_batch_size: int = Field(default=INDEXER_BATCH_SIZE, ge=1,
+                                    description="events per read and per bulk write of the indexer")
     retention_days: int = Field(default=90, ge=1, description="days of events kept")
     bundle_cache_dir: Path = Field(
         default=Path("var/bundles"), description="where bundles named by the registry over HTTP are copied"

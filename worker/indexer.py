@@ -43,8 +43,10 @@ import orjson
 
 from shared.backoff import next_delay
 from shared.publisher import LOST_SUFFIX, record_loss
+from shared.settings import INDEXER_BATCH_SIZE, INDEXER_GROUP
 from shared.store.base import EventStore, IndexResult
 from shared.store.factory import describe
+from worker.settings import INDEXER_BLOCK_MS
 
 logger = logging.getLogger("worker.indexer")
 
@@ -76,8 +78,8 @@ class Indexer:
         shadow: adds the challenger's score to a share of the events before they are stored (or None).
     """
 
-    def __init__(self, redis: Any, store: EventStore, stream: str = "scoring:events", group: str = "indexer",
-                 consumer: str | None = None, batch_size: int = 500, block_ms: int = 1000, *,
+    def __init__(self, redis: Any, store: EventStore, stream: str, group: str = INDEXER_GROUP,
+                 consumer: str | None = None, batch_size: int = INDEXER_BATCH_SIZE, block_ms: int = INDEXER_BLOCK_MS, *,
                  dead_stream: str | None = None, claim_idle_ms: int = 60_000, claim_interval_s: float = 60.0,
                  max_backoff_s: float = 30.0, threads: int = 2, trim_interval_s: float = 1.0,
                  probe_interval_s: float = 10.0, shadow: Any = None) -> None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import socket
-from pathlib import Path
 
 from pydantic import Field
 
 from shared.settings import BaseServiceSettings
+
+INDEXER_BLOCK_MS = 1000  # also the default of an Indexer built without settings
 
 
 class WorkerSettings(BaseServiceSettings):
@@ -20,18 +21,12 @@ class WorkerSettings(BaseServiceSettings):
     if it has retries left, else marked failed with ``AbandonedJobError``.
     """
 
-    queue_name: str = "scoring"
     processes: int = Field(default=2, ge=1, le=64, description="worker processes of the pool")
-    scorer_threads: int = Field(default=1, ge=1, le=64, description="ONNX Runtime intra-op threads per process")
     maintenance_interval_s: int = Field(default=30, ge=1, description="seconds between registry clean-ups")
     abandoned_grace_s: int = Field(default=10, ge=1, description="seconds past its timeout before a job is abandoned")
-    spool_dir: Path = Field(default=Path("var/spool/worker"), description="where events wait while Redis is down")
-    spool_max_bytes: int = Field(default=256 * 1024 * 1024, gt=0)
     rq_log_level: str = Field(default="WARNING", description="RQ's own per-job log lines are INFO")
-    indexer_group: str = "indexer"
     indexer_consumer: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
-    indexer_batch_size: int = Field(default=500, ge=1)
-    indexer_block_ms: int = Field(default=1000, ge=1)
+    indexer_block_ms: int = Field(default=INDEXER_BLOCK_MS, ge=1)
 
     @property
     def worker_ttl(self) -> int:

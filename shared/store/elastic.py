@@ -129,7 +129,7 @@ class ElasticsearchEventStore(ElasticPersonalData, ElasticOutcomes, EventStore):
         shards: primary shards of each daily events index.
     """
 
-    def __init__(self, client: Elasticsearch | str, prefix: str = "scoring", *, replicas: int = 0,
+    def __init__(self, client: Elasticsearch | str, prefix: str, *, replicas: int = 0,
                  shards: int = 1) -> None:
         if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", prefix):
             raise ValueError(f"index prefix must be lower-case letters, digits, '-', '_' or '.', got {prefix!r}")

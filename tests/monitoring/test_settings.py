@@ -31,3 +31,13 @@ def test_the_limits_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -
     assert settings.throughput_min_per_min == 5.0
     assert settings.latency_p50_max_ms == {"sync": 20.0, "async": 500.0}
     assert settings.gateway_metrics_url == "http://127.0.0.1:8000/metrics"
+
+
+def test_the_watched_queue_is_the_services_queue_unless_rq_queues_says_otherwise(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RQ_QUEUES", raising=False)
+    monkeypatch.setenv("QUEUE_NAME", "scoring-eu")
+    assert MonitoringSettings().queue_names() == ["scoring-eu"]
+    monkeypatch.setenv("RQ_QUEUES", "a, b,")
+    assert MonitoringSettings().queue_names() == ["a", "b"]
+
