@@ -5,16 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings
 
 from shared.settings import BaseServiceSettings
 
 
-class MonitoringSettings(BaseServiceSettings):
-    """Drift, anomaly, scheduler and dashboard settings (env var = upper-case field name)."""
+class DriftSettings(BaseSettings):
+    """The drift runs: schedule, window, tests and thresholds (``DRIFT_*``), and where reports go."""
 
     reports_dir: Path = Field(default=Path("var/reports"), description="where drift HTML reports are written")
-
-    # --- drift -------------------------------------------------------------------
     drift_interval_seconds: int = Field(default=3600, ge=10, description="seconds between scheduled drift runs")
     drift_window_hours: float = Field(default=24.0, gt=0, description="scheduled run: events of the last H hours")
     drift_max_events: int = Field(default=100_000, ge=1, description="newest events analysed at most per run")
@@ -40,7 +39,21 @@ class MonitoringSettings(BaseServiceSettings):
                                       description="distances below this many times the sampling noise are not drift")
     drift_html_max_features: int = Field(default=10, ge=0, description="feature plots in the HTML report")
 
-    # --- anomalies ---------------------------------------------------------------
+    @field_validator("drift_features")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        return value.strip() or "all"
+
+    def drift_feature_list(self) -> list[str] | None:
+        """The configured feature subset, or None for all features."""
+        if self.drift_features.lower() == "all":
+            return None
+        return [name.strip() for name in self.drift_features.split(",") if name.strip()]
+
+
+class AnomalySettings(BaseSettings):
+    """The anomaly checks: schedule, windows, limits, and where the queue backlog is read."""
+
     anomaly_interval_seconds: int = Field(default=60, ge=5, description="seconds between anomaly checks")
     anomaly_window_seconds: int = Field(default=300, ge=10, description="length of the checked window")
     anomaly_baseline_windows: int = Field(default=12, ge=1, description="previous windows forming the baseline")
@@ -78,10 +91,11 @@ class MonitoringSettings(BaseServiceSettings):
     alert_webhook_timeout_seconds: float = Field(default=5.0, gt=0, description="seconds per webhook attempt")
     alert_webhook_backoff_seconds: float = Field(default=1.0, ge=0,
                                                  description="wait before the first retry, doubled at each next one")
-    retention_interval_seconds: int = Field(default=86_400, ge=60,
-                                            description="how often the scheduler deletes indices past RETENTION_DAYS")
 
-    # --- outcomes and performance -------------------------------------------------
+
+class PerformanceSettings(BaseSettings):
+    """Outcomes and the performance runs: schedule, window, alert limits."""
+
     performance_interval_seconds: int = Field(default=3600, ge=10, description="seconds between performance runs")
     performance_window_days: float = Field(default=90.0, gt=0,
                                            description="scheduled run: applications scored in the last D days")
@@ -97,7 +111,10 @@ class MonitoringSettings(BaseServiceSettings):
     outcome_retry_seconds: float = Field(default=60.0, gt=0,
                                          description="an outcome whose event is not found is retried this long")
 
-    # --- dashboard -----------------------------------------------------------------
+
+class DashboardSettings(BaseSettings):
+    """The Dash app (``DASH_*``)."""
+
     dash_host: str = Field(default="127.0.0.1", description="dashboard bind address (0.0.0.0 in the images)")
     dash_port: int = Field(default=8050, ge=1, le=65535, description="dashboard port")
     dash_refresh_seconds: int = Field(default=30, ge=2, description="auto-refresh period of the pages")
@@ -115,28 +132,27 @@ class MonitoringSettings(BaseServiceSettings):
         parse_users(value)  # a malformed entry stops the start, naming the entry (never the hash)
         return value
 
-    @model_validator(mode="after")
-    def _no_open_dashboard_in_production(self) -> MonitoringSettings:
-        if self.environment == "production" and self.allow_open_dashboard:
-            raise ValueError("ALLOW_OPEN_DASHBOARD=true is refused when ENVIRONMENT=production: set DASHBOARD_USERS")
-        return self
-
     def users(self) -> dict[str, bytes]:
         """The dashboard's users: {name: bcrypt hash}."""
         from monitoring.dashboard.auth import parse_users
 
         return parse_users(self.dashboard_users)
 
-    @field_validator("drift_features")
-    @classmethod
-    def _strip(cls, value: str) -> str:
-        return value.strip() or "all"
 
-    def drift_feature_list(self) -> list[str] | None:
-        """The configured feature subset, or None for all features."""
-        if self.drift_features.lower() == "all":
-            return None
-        return [name.strip() for name in self.drift_features.split(",") if name.strip()]
+class MonitoringSettings(DashboardSettings, PerformanceSettings, AnomalySettings, DriftSettings, BaseServiceSettings):
+    """Drift, anomaly, scheduler and dashboard settings (env var = upper-case field name), read as one object.
+
+    Each group is a class of its own, so that a part that needs one group can say so in its signature.
+    """
+
+    retention_interval_seconds: int = Field(default=86_400, ge=60,
+                                            description="how often the scheduler deletes indices past RETENTION_DAYS")
+
+    @model_validator(mode="after")
+    def _no_open_dashboard_in_production(self) -> MonitoringSettings:
+        if self.environment == "production" and self.allow_open_dashboard:
+            raise ValueError("ALLOW_OPEN_DASHBOARD=true is refused when ENVIRONMENT=production: set DASHBOARD_USERS")
+        return self
 
     def queue_names(self) -> list[str]:
         """RQ queue names to watch (``RQ_QUEUES``, else ``QUEUE_NAME``)."""

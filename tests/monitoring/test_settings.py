@@ -41,3 +41,11 @@ def test_the_watched_queue_is_the_services_queue_unless_rq_queues_says_otherwise
     monkeypatch.setenv("RQ_QUEUES", "a, b,")
     assert MonitoringSettings().queue_names() == ["a", "b"]
 
+
+def test_the_groups_read_the_same_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {"DRIFT_MIN_ROWS": "7", "ANOMALY_MIN_EVENTS": "3", "DASH_PORT": "9001",
+                        "REPORTS_DIR": "var/r"}.items():
+        monkeypatch.setenv(name, value)
+    settings = MonitoringSettings()
+    assert (settings.drift_min_rows, settings.anomaly_min_events, settings.dash_port) == (7, 3, 9001)
+    assert str(settings.reports_dir) == "var/r"

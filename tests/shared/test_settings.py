@@ -44,11 +44,18 @@ def test_events_stream_maxlen_refuses_a_negative_or_non_integer_cap(monkeypatch:
 
 def test_every_setting_is_declared_in_one_class_only() -> None:
     from gateway.settings import GatewaySettings
-    from monitoring.settings import MonitoringSettings
+    from monitoring.settings import (
+        AnomalySettings,
+        DashboardSettings,
+        DriftSettings,
+        MonitoringSettings,
+        PerformanceSettings,
+    )
     from worker.settings import WorkerSettings
 
     declared: dict[str, str] = {name: "BaseServiceSettings" for name in BaseServiceSettings.model_fields}
-    for cls in (GatewaySettings, WorkerSettings, MonitoringSettings):
+    for cls in (GatewaySettings, WorkerSettings, DriftSettings, AnomalySettings, PerformanceSettings,
+                DashboardSettings, MonitoringSettings):
         for name in vars(cls).get("__annotations__", {}):
             assert name not in declared, f"{cls.__name__}.{name} repeats {declared.get(name)}.{name}"
             declared[name] = cls.__name__
