@@ -25,26 +25,32 @@ from monitoring.drift.plan import (
 from monitoring.drift.result import NO_REFERENCE, NOT_ENOUGH_DATA, DriftResult, FeatureCheck
 from monitoring.drift.stattests import run_test
 from monitoring.exceptions import MonitoringError, NotFittedError, ReferenceDataError
+from monitoring.settings import DriftSettings
 from shared.columns import Column, columns_by_name, feature_columns
 
 SCORE_EDGES = np.linspace(0.0, 1.0, 21)
 
 
+def _default(name: str) -> Any:
+    """The default of the setting ``DRIFT_<NAME>``: the calculator's defaults are the settings'."""
+    return DriftSettings.model_fields[f"drift_{name}"].default
+
+
 @dataclass
 class DriftConfig:
-    """Thresholds and limits of the calculator (see :class:`monitoring.settings.MonitoringSettings`)."""
+    """Thresholds and limits of the calculator (see :class:`monitoring.settings.DriftSettings`)."""
 
-    numeric_threshold: float = 0.1
-    categorical_threshold: float = 0.1
-    missing_threshold: float = 0.05
-    missing_z: float = 3.29
-    score_threshold: float = 0.1
-    share_threshold: float = 0.3
-    min_rows: int = 500
-    min_feature_rows: int = 100
-    discrete_max_values: int = 20
-    rare_category_share: float = 0.005
-    noise_factor: float = 3.5
+    numeric_threshold: float = _default("numeric_threshold")
+    categorical_threshold: float = _default("categorical_threshold")
+    missing_threshold: float = _default("missing_threshold")
+    missing_z: float = _default("missing_z")
+    score_threshold: float = _default("score_threshold")
+    share_threshold: float = _default("share_threshold")
+    min_rows: int = _default("min_rows")
+    min_feature_rows: int = _default("min_feature_rows")
+    discrete_max_values: int = _default("discrete_max_values")
+    rare_category_share: float = _default("rare_category_share")
+    noise_factor: float = _default("noise_factor")
     features: list[str] | None = None
     feature_thresholds: dict[str, float] = field(default_factory=dict)
 

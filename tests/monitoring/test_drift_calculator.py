@@ -171,3 +171,11 @@ def test_document_is_json_ready(calc: DriftCalculator) -> None:
     assert orjson.loads(orjson.dumps(document))["kind"] == "drift"
     assert set(document["distributions"]["score"]) == {"type", "edges", "reference", "current"}
     assert document["distributions"]["NAME_CONTRACT_TYPE"]["labels"][0] == "Cash loans"
+
+
+def test_the_calculator_defaults_are_the_drift_settings_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    from monitoring.settings import DriftSettings, MonitoringSettings
+
+    for name in DriftSettings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+    assert DriftConfig() == DriftConfig.from_settings(MonitoringSettings())
