@@ -9,8 +9,8 @@ MODEL_DIR ?= models/default
 PORT ?= 8000
 DASH_PORT ?= 8050
 export DO_NOT_TRACK := 1
-# Tools built from source once and kept across runs (git-ignored): Helm for the chart checks.
-TOOLS ?= .tools
+# Tools built from source once per machine and kept across clones and runs: Helm for the chart checks.
+TOOLS ?= $(HOME)/.cache/credit-scoring/tools
 HELM_VERSION ?= v4.3.2
 HELM := $(TOOLS)/bin/helm
 
@@ -80,7 +80,7 @@ browser:  ## install Debian's chromium and chromium-driver for the dashboard's b
 	else echo "chromium not installed and not root: the browser tests will be skipped"; fi
 
 test: venv services browser helm  ## install, start the servers, run unit and integration tests (the chart checks too)
-	HELM=$(CURDIR)/$(HELM) $(VENV)/bin/pytest -q
+	HELM=$(abspath $(HELM)) $(VENV)/bin/pytest -q
 
 $(HELM):
 	@command -v go >/dev/null || { echo "Go is needed once to build Helm $(HELM_VERSION) (apt-get install -y golang, or go.dev/dl)"; exit 1; }
@@ -88,7 +88,7 @@ $(HELM):
 	@mkdir -p $(TOOLS)/bin
 	GOBIN=$(abspath $(TOOLS))/bin GOFLAGS=-buildvcs=false go install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION)
 
-helm: $(HELM)  ## build Helm (go install, once) into .tools/bin
+helm: $(HELM)  ## build Helm (go install, once per machine) into $(TOOLS)/bin
 
 chart: venv helm  ## the Helm chart: helm lint, helm template | kubernetes-validate, KEDA/ECK schemas
 	$(PY) scripts/check_chart.py --helm $(HELM)

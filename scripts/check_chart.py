@@ -38,11 +38,13 @@ VALUE_SETS = {"values.yaml": [], "values-production.yaml": ["-f", str(CHART / "v
 
 
 def find_helm(given: str | None = None) -> str:
-    """``--helm``, ``$HELM``, ``.tools/bin/helm`` or ``helm`` on PATH."""
-    for candidate in (given, os.environ.get("HELM"), str(ROOT / ".tools" / "bin" / "helm"), shutil.which("helm")):
+    """``--helm``, ``$HELM``, the Makefile's ``$TOOLS/bin/helm`` (``~/.cache/credit-scoring/tools``) or ``helm``."""
+    tools = Path(os.environ.get("TOOLS", Path.home() / ".cache" / "credit-scoring" / "tools"))
+    for candidate in (given, os.environ.get("HELM"), str(tools / "bin" / "helm"), str(ROOT / ".tools" / "bin" / "helm"),
+                      shutil.which("helm")):
         if candidate and Path(candidate).is_file():
             return candidate
-    raise SystemExit("helm not found: `make helm` installs it into .tools/bin")
+    raise SystemExit("helm not found: `make helm` builds it into ~/.cache/credit-scoring/tools/bin")
 
 
 def run(argv: list[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -105,7 +107,7 @@ def check(helm: str) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     """Entry point."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--helm", help="the helm binary (default: $HELM, .tools/bin/helm, PATH)")
+    parser.add_argument("--helm", help="the helm binary (default: $HELM, $TOOLS/bin/helm, PATH)")
     args = parser.parse_args(argv)
     failures = check(find_helm(args.helm))
     for failure in failures:
