@@ -10,7 +10,6 @@ compares. Re-sends write nothing.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -32,7 +31,6 @@ from shared.store.outcome_base import (
 from shared.store.outcome_docs import check_outcome
 
 PAGE = 10_000
-SCAN_SLICES = 2  # concurrent slices of a big outcome read (the server fetches one while the client parses another)
 _CONFLICT_ROUNDS = 5  # an outcome changed by another request in between is read and compared again
 _KEYWORD = {"type": "keyword"}
 _DATE = {"type": "date", "format": "strict_date_optional_time||epoch_millis"}
@@ -40,18 +38,6 @@ _TYPES: dict[str, dict[str, Any]] = {
     "defaulted": {"type": "boolean"}, "observed_at": _DATE, "received_at": _DATE, "timestamp": _DATE,
     "score": {"type": "double"}, "threshold": {"type": "double"},
 }
-
-
-_OUTCOME_DOCVALUES: list[Any] = [
-    {"field": name, "format": "strict_date_optional_time"} if _TYPES.get(name) is _DATE else name
-    for name in OUTCOME_FIELDS
-]
-
-
-def _outcome_of(hit: Mapping[str, Any]) -> dict[str, Any]:
-    """An outcome document read from doc values (absent fields are None)."""
-    values = hit.get("fields", {})
-    return {name: (values[name][0] if name in values else None) for name in OUTCOME_FIELDS}
 
 
 def outcomes_template(prefix: str, replicas: int = 0) -> dict[str, Any]:
@@ -149,18 +135,40 @@ class ElasticOutcomes(OutcomeStore):
             result.unchanged += outcome_id in latest
             latest[outcome_id] = doc
         todo = list(latest)
-        for _ in range(_CONFLICT_ROUNDS):
+        for round_number in range(_CONFLICT_ROUNDS):
             if not todo:
                 break
-            todo = self._upsert_round(todo, latest, result)
+            todo = self._upsert_round(todo, latest, result, realtime=round_number > 0)
         for outcome_id in todo:
             result.failed[outcome_id] = "version_conflict: changed by other requests meanwhile, send again"
         return result
 
-    def _upsert_round(self, ids: list[str], docs: Mapping[str, Mapping[str, Any]], result: OutcomeWrite) -> list[str]:
+    def _stored(self, ids: list[str], realtime: bool) -> list[dict[str, Any]]:
+        """The stored outcomes of ``ids`` (``found``, ``_seq_no``, ``_primary_term``, ``_source``), in order.
+
+        First pass: one ``ids`` search (measured about three times faster than
+        ``mget`` for 10,000 ids) that sees the refreshed documents only; a write
+        it missed makes the ``create`` or the conditional ``index`` fail with a
+        conflict, and the next pass reads those again in real time with ``mget``.
+        """
+        if realtime:
+            return list(self.client.mget(index=self.outcomes_index, ids=ids, realtime=True,
+                                         source_includes=list(OUTCOME_FIELDS))["docs"])
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(ids), PAGE):
+            chunk = ids[start:start + PAGE]
+            response = self.client.search(index=self.outcomes_index, query={"ids": {"values": chunk}},
+                                          size=len(chunk), seq_no_primary_term=True, track_total_hits=False,
+                                          filter_path="hits.hits._id,hits.hits._source,hits.hits._seq_no,"
+                                                      "hits.hits._primary_term")
+            for hit in response.body.get("hits", {}).get("hits", []):
+                found[hit["_id"]] = {**hit, "found": True}
+        return [found.get(outcome_id, {"found": False}) for outcome_id in ids]
+
+    def _upsert_round(self, ids: list[str], docs: Mapping[str, Mapping[str, Any]], result: OutcomeWrite,
+                      realtime: bool) -> list[str]:
         """One read-compare-write pass; returns the ids that met a concurrent write (to do again)."""
-        found = self.client.mget(index=self.outcomes_index, ids=ids, realtime=True,
-                                 source_includes=list(OUTCOME_FIELDS))["docs"]
+        found = self._stored(ids, realtime)
         body = bytearray()
         written: list[tuple[str, str]] = []
         for outcome_id, stored in zip(ids, found, strict=True):
@@ -295,8 +303,9 @@ class ElasticOutcomes(OutcomeStore):
     def matched_outcomes(self, window: TimeWindow | None = None) -> list[dict[str, Any]]:
         """Matched outcomes whose event's timestamp lies in the window.
 
-        Read on a point in time in ``SCAN_SLICES`` slices at once, from doc values
-        (every outcome field is a keyword, a date, a boolean or a ``double``).
+        Read on a point in time in ``_shard_doc`` order. The small documents' ``_source``
+        is read as stored: doc values of the 15 fields were measured four times slower,
+        and slices (a filter on the hash of every ``_id`` on one shard) slower too.
         """
         filters: list[dict[str, Any]] = [{"term": {"status": MATCHED}}]
         if window is not None:
@@ -306,23 +315,19 @@ class ElasticOutcomes(OutcomeStore):
         pit = self.client.open_point_in_time(index=self.outcomes_index, keep_alive="2m",
                                              ignore_unavailable=True)["id"]
         try:
-            with ThreadPoolExecutor(max_workers=SCAN_SLICES, thread_name_prefix="es-outcomes") as pool:
-                parts = list(pool.map(lambda i: self._read_slice(pit, query, i), range(SCAN_SLICES)))
+            return self._read_pit(pit, query)
         finally:
             self.client.options(ignore_status=404).close_point_in_time(id=pit)
-        return [row for part in parts for row in part]
 
-    def _read_slice(self, pit: str, query: dict[str, Any], slice_id: int) -> list[dict[str, Any]]:
+    def _read_pit(self, pit: str, query: dict[str, Any]) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []
         after: list[Any] | None = None
         while True:
             response = self.client.search(
                 pit={"id": pit, "keep_alive": "2m"}, query=query, size=PAGE, sort=["_shard_doc"],
-                slice={"id": slice_id, "max": SCAN_SLICES}, search_after=after, source=False,
-                docvalue_fields=_OUTCOME_DOCVALUES, track_total_hits=False,
-                filter_path="hits.hits.fields,hits.hits.sort")
+                search_after=after, track_total_hits=False, filter_path="hits.hits._source,hits.hits.sort")
             hits = response.body.get("hits", {}).get("hits", [])
-            rows.extend(_outcome_of(hit) for hit in hits)
+            rows.extend(hit["_source"] for hit in hits)
             if len(hits) < PAGE:
                 return rows
             after = hits[-1]["sort"]
