@@ -95,7 +95,16 @@ class ScoringCore:
         self.events = events
         self.max_batch_size = max_batch_size
         self.on_scores = on_scores
-        explainer_of(scorer)
+
+    @property
+    def scorer(self) -> Scorer:
+        """The scorer of the next requests (a request keeps the one it took)."""
+        return self._scorer
+
+    @scorer.setter
+    def scorer(self, scorer: Scorer) -> None:
+        self._scorer = scorer
+        explainer_of(scorer)  # a new champion's explainer starts loading now, in the background
 
     # --- one application, sync ------------------------------------------------------------
     def score_one(self, body: bytes, request_id: str | None, explain: bool = False) -> dict[str, Any]:

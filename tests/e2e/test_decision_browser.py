@@ -38,7 +38,8 @@ def _events(bundle: Path) -> list[dict[str, Any]]:
     explainer = Explainer.load(bundle, scorer.metadata)
     applications = [{k: v for k, v in a.items() if k != "SK_ID_CURR"} for a in synthetic_applications(60, seed=81)]
     results = scorer.score_batch(applications)
-    refused = next(i for i, r in enumerate(results) if r.decision == "refused")
+    # a refused sync decision with its stored explanation; the job's three events have none
+    refused = next(i for i, r in enumerate(results) if r.decision == "refused" and i >= 3)
     events = []
     for i, (application, result) in enumerate(zip(applications, results, strict=True)):
         event = ScoringEvent(path="async" if i < 3 else "sync", status="ok", model_version=result.model_version,

@@ -13,7 +13,7 @@ from shared.event import TIMING_FIELDS, ScoringEvent, Timings
 from shared.store import sqlite_schema
 from shared.store.mapping import EVENT_FIELDS, events_mapping
 
-NESTED = {"features", "timings", "explanation"}  # objects, mapped with their own properties
+NESTED = {"features", "timings"}
 
 
 def _scalar_fields() -> set[str]:
@@ -29,7 +29,7 @@ def test_every_scalar_field_of_the_event_is_mapped_for_elasticsearch() -> None:
 
 def test_every_scalar_field_of_the_event_is_a_sqlite_column() -> None:
     columns = set(sqlite_schema.DOC_COLUMNS.split(", "))
-    assert columns == _scalar_fields() | set(TIMING_FIELDS) | {"features", "explanation"}
+    assert columns == _scalar_fields() | set(TIMING_FIELDS) | {"features"}
 
 
 def test_an_event_survives_the_sqlite_row_round_trip() -> None:
