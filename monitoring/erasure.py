@@ -84,9 +84,12 @@ def find_in_redis(redis: Any, settings: MonitoringSettings, matcher: ClientMatch
             if _about(matcher, fields):
                 bucket.append((entry_id, _event_of(fields)))
     prefix = settings.rq_key_prefix
-    for key in redis.scan_iter(match=f"{prefix}:job:*", count=_PAGE):
+    head = f"{prefix}:job:"
+    for key in redis.scan_iter(match=head + "*", count=_PAGE):
         name = key.decode() if isinstance(key, bytes) else key
-        job_id = name.rsplit(":", 1)[-1]
+        job_id = name[len(head):]
+        if ":" in job_id:  # rq:job:ID:dependents and the like: not a job hash
+            continue
         data, status, exc = redis.hmget(name, ["data", "status", "exc_info"])
         texts = [_inflate(data), _inflate(exc)]
         texts += [_inflate(fields.get(b"exc_string")) for _, fields in _entries(redis, f"{prefix}:results:{job_id}")]
