@@ -9,8 +9,9 @@ application (sync and async), a refused one, a malformed body, a batch with a
 good and a bad item, a refused job, and a job that fails in the worker. Then
 every place a copy could sit is read as bytes and searched for each id: every
 document of every index of the prefix (``_source`` as stored, not the indexed
-fields), the events stream and its dead letters and loss records and every
-other Redis key but RQ's own jobs (which hold the clear id until their TTL),
+fields), the events stream (read before the indexer starts, and after), its dead
+letters and loss records and every other Redis key but RQ's own jobs (which
+hold the clear id until their TTL),
 the spool folders, the processes' logs, the drift report files. None may hold
 one.
 """
@@ -163,7 +164,6 @@ def test_planted_ids_are_nowhere_in_clear_and_forget_leaves_nothing(tiny_bundle:
         gateway_env = {**env, "SPOOL_DIR": str(spools / "gateway")}
         stack.enter_context(_process("gateway", ["-m", "gateway"], gateway_env, logs))
         stack.enter_context(_process("pool", ["-m", "worker", "pool", "--processes", "1"], env, logs))
-        stack.enter_context(_process("indexer", ["-m", "worker", "indexer"], env, logs))
         api = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": API_KEY}, timeout=30)
         stack.callback(api.close)
         wait_for(lambda: _answers(api), TIMEOUT_S, interval=0.2, what="the gateway answers")
@@ -192,6 +192,12 @@ def test_planted_ids_are_nowhere_in_clear_and_forget_leaves_nothing(tiny_bundle:
             wait_for(lambda job_id=job_id: api.get(f"/v1/jobs/{job_id}").json()["status"] in ("finished", "failed"),
                      TIMEOUT_S, interval=0.2, what=f"job {job_id} done")
         expected = 12  # events: one per application of each path above
+        # The stream is read before the indexer runs (it trims what it stored), then the indexer starts.
+        wait_for(lambda: direct.xlen("scoring:events") >= expected, TIMEOUT_S, interval=0.2,
+                 what=f"{expected} events on the stream")
+        waiting = _redis_values(direct)
+        assert sum(blob.count(b"client_ref") for blob in waiting) >= expected
+        stack.enter_context(_process("indexer", ["-m", "worker", "indexer"], env, logs))
         try:
             wait_for(lambda: _stored(store) >= expected, TIMEOUT_S, interval=0.5, what=f"{expected} events stored")
         except AssertionError:
@@ -205,7 +211,7 @@ def test_planted_ids_are_nowhere_in_clear_and_forget_leaves_nothing(tiny_bundle:
 
         places = {
             "elasticsearch": _es_sources(store),
-            "redis": _redis_values(direct),
+            "redis": waiting + _redis_values(direct),
             "spools": _files(spools),
             "reports": _files(reports),
         }
