@@ -81,6 +81,8 @@ PERSONAL_DATA: tuple[PersonalData, ...] = (
     PersonalData("performance_reports", "performance-reports", "performance_reports", ref_fields=(),
                  text_fields=(WHOLE_DOCUMENT,)),
     PersonalData("alerts", "alerts", "alerts", ref_fields=(), text_fields=(WHOLE_DOCUMENT,)),
+    # Registry moves (promotions, rollbacks): no client data by design, read whole to make sure.
+    PersonalData("model_events", "model-events", "model_events", ref_fields=(), text_fields=(WHOLE_DOCUMENT,)),
 )
 
 LINK_FIELDS = tuple(sorted({name for kind in PERSONAL_DATA for name in kind.linked_by}))

@@ -351,7 +351,8 @@ def test_find_and_forget_one_client_everywhere_then_nothing_is_left(store: Event
     assert sorted(e["event_id"] for e in found["events"]) == ["a-batch", "a-error", "a-legacy", "a-ok"]
     assert [a["alert_id"] for a in found["alerts"]] == ["al-a"]
     assert found["drift_reports"] == [] and found["outcomes"] == []
-    expected = {"events": 4, "alerts": 1, "outcomes": 0, "drift_reports": 0, "performance_reports": 0}
+    expected = {"events": 4, "alerts": 1, "outcomes": 0, "drift_reports": 0, "performance_reports": 0,
+                "model_events": 0}
     assert store.forget_client(matcher, dry_run=True) == expected
     assert store.count_events() == 7 and len(store.list_alerts()) == 2  # a dry run deletes nothing
 
