@@ -26,12 +26,15 @@ from shared.columns import CLIENT_ID
 # Replaces the value when no key is known (a log formatter built without one): nothing to link, nothing clear.
 REDACTED = "redacted"
 
-# The key, quoted or not (", ', or a quote escaped once or more inside another JSON string), the separator
-# (':' or '=', spaces or escaped newlines around it), then the value: a quoted string or a bare token.
+# The key, quoted or not (", ', or a quote escaped inside another JSON string), the separator (':' or '=',
+# any spaces or escaped newlines around it), then the value: a quoted string or a bare token. The work is
+# linear in the text: the bounded escapes keep each start position's attempt short, and what follows the
+# key is only tried where the key is.
+_ESCAPED_QUOTE = r"""\\{0,7}["']"""  # a quote, escaped up to three levels deep (bounded: no quadratic scan)
 _KEY = re.compile(
-    r"""(?P<q>(?:\\*["'])?)""" + CLIENT_ID + r"""(?P<q2>(?:\\*["'])?)"""
-    r"""(?P<sep>(?:\s|\\[nrt])*[:=](?:\s|\\[nrt])*(?:\[\s*)?)"""
-    r"""(?:(?P<vq>\\*["'])(?P<quoted>[^"'\\\r\n]{0,100})(?:\\*["'])?"""
+    rf"""(?P<q>(?:{_ESCAPED_QUOTE})?){CLIENT_ID}(?P<q2>(?:{_ESCAPED_QUOTE})?)"""
+    r"""(?P<sep>(?:\s|\\[nrt])*+[:=](?:\s|\\[nrt])*+(?:\[\s*+)?)"""
+    rf"""(?:(?P<vq>{_ESCAPED_QUOTE})(?P<quoted>[^"'\\\r\n]{{0,100}})(?:{_ESCAPED_QUOTE})?"""
     r"""|(?P<bare>[^\s,;:}\])"'\\]{1,100}))"""
 )
 _INTEGRAL = re.compile(r"[+-]?\d+(?:\.0*)?(?:[eE]\+?\d+)?")
