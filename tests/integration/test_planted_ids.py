@@ -1,7 +1,9 @@
 """Planted client ids never stored or logged in clear; ``forget`` then ``export`` leave nothing.
 
-The processes of a deployment run as subprocesses on this test's Redis database
-(15, flushed before and after) and Elasticsearch index prefix (deleted after):
+The processes of a deployment run as subprocesses on Redis database 15 with
+this run's own stream and queue names (their keys deleted after; the database
+is not flushed, so that two runs at once do not cut each other's data) and
+Elasticsearch index prefix (deleted after):
 ``python -m gateway``, ``python -m worker pool``, ``python -m worker indexer``,
 then ``python -m monitoring drift``, ``forget`` and ``export``. Known 12-digit
 client ids, one per path, go through every path a client id can take: a valid
@@ -36,15 +38,16 @@ from rq.serializers import JSONSerializer
 from shared.pseudonym import pseudonymise
 from shared.store.elastic import ElasticsearchEventStore
 from tests.integration.redis_support import (
+    DATABASES,
     REPO,
+    db_url,
     free_port,
-    redis_database,
     stop_session,
     subprocess_env,
     wait_for,
 )
 from tests.utils.data import synthetic_applications
-from tests.utils.servers import require_elasticsearch
+from tests.utils.servers import require_elasticsearch, require_redis
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -152,12 +155,17 @@ def test_planted_ids_are_nowhere_in_clear_and_forget_leaves_nothing(tiny_bundle:
     logs.mkdir()
     port = free_port()
     bodies = _bodies()
+    job_ids: list[str] = []
     with contextlib.ExitStack() as stack:
-        redis_url = stack.enter_context(redis_database("planted"))
+        redis_url = db_url(require_redis(), DATABASES["planted"])
+        token = uuid.uuid4().hex[:8]
+        stream, queue = f"test:planted:{token}:events", f"planted-{token}"
         stack.callback(store.close)
         stack.callback(store.drop_all)
         direct = stack.enter_context(contextlib.closing(redis.Redis.from_url(redis_url, socket_timeout=10)))
+        stack.callback(_delete_keys, direct, token, job_ids)
         env = subprocess_env(redis_url, tiny_bundle, tmp_path, API_KEYS=API_KEY, PORT=port,
+                             EVENTS_STREAM=stream, QUEUE_NAME=queue, RQ_QUEUES=queue,
                              ELASTICSEARCH_URL=require_elasticsearch(),
                              ES_INDEX_PREFIX=store.prefix, REPORTS_DIR=reports, SPOOL_DIR=spools / "worker",
                              DRIFT_MIN_ROWS=1, DRIFT_MIN_FEATURE_ROWS=1, LOG_LEVEL="DEBUG", JOB_RETRIES=0)
@@ -185,7 +193,7 @@ def test_planted_ids_are_nowhere_in_clear_and_forget_leaves_nothing(tiny_bundle:
         # A job that fails in the worker (its id is text: refused by the worker's validation), put on the queue
         # past the gateway's validation.
         bad = {**orjson.loads(bodies["job_valid"]), "SK_ID_CURR": str(IDS["job_failed"])}
-        failed = Queue("scoring", connection=direct, serializer=JSONSerializer).enqueue_call(
+        failed = Queue(queue, connection=direct, serializer=JSONSerializer).enqueue_call(
             "worker.tasks.score_applications", kwargs={"applications": [bad], "single": True}, result_ttl=600,
             failure_ttl=600)
         for job_id in (job.json()["job_id"], failed.id):
@@ -193,7 +201,8 @@ def test_planted_ids_are_nowhere_in_clear_and_forget_leaves_nothing(tiny_bundle:
                      TIMEOUT_S, interval=0.2, what=f"job {job_id} done")
         expected = 12  # events: one per application of each path above
         # The stream is read before the indexer runs (it trims what it stored), then the indexer starts.
-        wait_for(lambda: direct.xlen("scoring:events") >= expected, TIMEOUT_S, interval=0.2,
+        job_ids += [job.json()["job_id"], failed.id]
+        wait_for(lambda: direct.xlen(stream) >= expected, TIMEOUT_S, interval=0.2,
                  what=f"{expected} events on the stream")
         waiting = _redis_values(direct)
         assert sum(blob.count(b"client_ref") for blob in waiting) >= expected
@@ -201,8 +210,9 @@ def test_planted_ids_are_nowhere_in_clear_and_forget_leaves_nothing(tiny_bundle:
         try:
             wait_for(lambda: _stored(store) >= expected, TIMEOUT_S, interval=0.5, what=f"{expected} events stored")
         except AssertionError:
-            pytest.fail(f"{_stored(store)} of {expected} events stored; stream: {direct.xlen('scoring:events')}, "
-                        f"dead letters: {direct.xrange('scoring:events:dead')}\n{_tails(logs)}")
+            pytest.fail(f"{_stored(store)} of {expected} events stored; stream: {direct.xlen(stream)}, "
+                        f"dead letters: {direct.xrange(stream + ':dead')}, last count errors: {_ERRORS[-3:]}"
+                        f"\n{_tails(logs)}")
         _run(["drift", "--last", "100"], env, logs, "drift")
         stored = store.recent_events(100)
         assert len(stored) == expected
@@ -232,6 +242,14 @@ def test_planted_ids_are_nowhere_in_clear_and_forget_leaves_nothing(tiny_bundle:
     assert leaks == {}
 
 
+def _delete_keys(client: redis.Redis, token: str, job_ids: list[str]) -> None:
+    """This run's keys: its stream (and dead letters, loss records), its queue's, its jobs'."""
+    keys = list(client.scan_iter(match=f"*{token}*", count=1000))
+    keys += [key for job_id in job_ids for key in (f"rq:job:{job_id}", f"rq:results:{job_id}")]
+    if keys:
+        client.delete(*keys)
+
+
 def _tails(logs: Path) -> str:
     return "\n".join(f"--- {p.name} ---\n{p.read_text(errors='replace')[-2500:]}" for p in sorted(logs.glob("*.log")))
 
@@ -243,9 +261,13 @@ def _answers(api: httpx.Client) -> bool:
         return False
 
 
+_ERRORS: list[str] = []
+
+
 def _stored(store: ElasticsearchEventStore) -> int:
     try:
         store.refresh()
         return store.count_events()
-    except Exception:  # a just-created daily index answers 503 for a moment
+    except Exception as exc:  # a just-created daily index answers 503 for a moment
+        _ERRORS.append(f"{type(exc).__name__}: {exc}")
         return 0
