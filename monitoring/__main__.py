@@ -187,9 +187,9 @@ def _erasure(settings: MonitoringSettings) -> Any:
 
     redis = None
     if settings.redis_url:
-        from redis import Redis
+        from shared.redis_client import make_redis
 
-        redis = Redis.from_url(settings.redis_url, socket_timeout=10)
+        redis = make_redis(settings, socket_timeout=10)
     return Erasure(settings, _store(settings), redis)
 
 

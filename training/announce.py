@@ -38,10 +38,10 @@ def publish(move: Move, settings: BaseServiceSettings | None = None) -> Champion
     settings = settings or BaseServiceSettings()
     if not settings.redis_url or not move.bundle_uri:
         return None
-    import redis
+    from shared.redis_client import make_redis
 
     notice = ChampionNotice(move.to_version, move.bundle_uri, move.action, move.document()["timestamp"])
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
+    client = make_redis(settings, socket_timeout=5)
     try:
         client.set(CHAMPION_KEY, notice.to_json())
         client.publish(CHAMPION_CHANNEL, notice.to_json())
@@ -56,10 +56,10 @@ def publish_challenger(model_version: str | None, bundle_uri: str | None,
     settings = settings or BaseServiceSettings()
     if not settings.redis_url:
         return False
-    import redis
+    from shared.redis_client import make_redis
 
     notice = ChampionNotice(model_version or "", bundle_uri or "", "challenger")
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
+    client = make_redis(settings, socket_timeout=5)
     try:
         if model_version:
             client.set(CHALLENGER_KEY, notice.to_json())
