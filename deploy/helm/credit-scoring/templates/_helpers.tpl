@@ -56,14 +56,24 @@ env:
   - name: REDIS_URL
     valueFrom: {secretKeyRef: {name: {{ include "cs.secretName" . }}, key: REDIS_URL}}
 {{- if .Values.elasticsearch.eck.enabled }}
-  # ECK creates the elastic user's password; HTTP inside the cluster network (see values.yaml)
-  - name: ES_PASSWORD
-    valueFrom: {secretKeyRef: {name: {{ include "cs.esName" . }}-es-elastic-user, key: elastic}}
+  # ECK creates the elastic user's password, and the CA of its HTTP certificate when TLS is on
   - name: ELASTICSEARCH_URL
-    value: "http://elastic:$(ES_PASSWORD)@{{ include "cs.esName" . }}-es-http:9200"
+    value: "{{ if .Values.elasticsearch.eck.httpTLS }}https{{ else }}http{{ end }}://{{ include "cs.esName" . }}-es-http:9200"
+  - name: ELASTICSEARCH_USERNAME
+    value: elastic
+  - name: ELASTICSEARCH_PASSWORD
+    valueFrom: {secretKeyRef: {name: {{ include "cs.esName" . }}-es-elastic-user, key: elastic}}
+  {{- if .Values.elasticsearch.eck.httpTLS }}
+  - name: ELASTICSEARCH_CA_CERTS
+    value: /etc/elasticsearch-ca/ca.crt
+  {{- end }}
 {{- else }}
   - name: ELASTICSEARCH_URL
     valueFrom: {secretKeyRef: {name: {{ include "cs.secretName" . }}, key: ELASTICSEARCH_URL}}
+  - name: ELASTICSEARCH_USERNAME
+    valueFrom: {secretKeyRef: {name: {{ include "cs.secretName" . }}, key: ELASTICSEARCH_USERNAME, optional: true}}
+  - name: ELASTICSEARCH_PASSWORD
+    valueFrom: {secretKeyRef: {name: {{ include "cs.secretName" . }}, key: ELASTICSEARCH_PASSWORD, optional: true}}
 {{- end }}
 {{- end -}}
 
@@ -92,6 +102,11 @@ securityContext:
   emptyDir: {}
 - name: var
   emptyDir: {}
+{{- if and .Values.elasticsearch.eck.enabled .Values.elasticsearch.eck.httpTLS }}
+- name: elasticsearch-ca
+  secret:
+    secretName: {{ include "cs.esName" . }}-es-http-certs-public
+{{- end }}
 {{- end -}}
 
 {{- define "cs.scratchMounts" -}}
@@ -99,6 +114,11 @@ securityContext:
   mountPath: /tmp
 - name: var
   mountPath: /app/var
+{{- if and .Values.elasticsearch.eck.enabled .Values.elasticsearch.eck.httpTLS }}
+- name: elasticsearch-ca
+  mountPath: /etc/elasticsearch-ca
+  readOnly: true
+{{- end }}
 {{- end -}}
 
 {{/* cs.pdb: (dict "root" $ "component" "gateway" "minAvailable" 1) */}}
