@@ -238,3 +238,10 @@ def md_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
+
+
+def command_line() -> str:
+    """The command that produced a result (for the reports)."""
+    return " ".join([".venv/bin/python -m " + Path(sys.argv[0]).with_suffix("").relative_to(ROOT).as_posix()
+                     .replace("/", "."), *sys.argv[1:]]) if Path(sys.argv[0]).resolve().is_relative_to(ROOT) \
+        else " ".join(sys.argv)
