@@ -23,10 +23,11 @@ from monitoring.drift.plan import (
     choose_test,
 )
 from monitoring.drift.result import NO_REFERENCE, NOT_ENOUGH_DATA, DriftResult, FeatureCheck
-from monitoring.drift.stattests import run_test
+from monitoring.drift.stattests import prepare_reference, run_test
 from monitoring.exceptions import MonitoringError, NotFittedError, ReferenceDataError
 from monitoring.settings import DriftSettings
 from shared.columns import Column, columns_by_name, feature_columns
+from shared.store.columns import ColumnSample
 
 SCORE_EDGES = np.linspace(0.0, 1.0, 21)
 
@@ -104,10 +105,23 @@ class DriftCalculator:
     def _categorical(self) -> set[str]:
         return {c.name for c in self.columns if c.kind == "categorical"}
 
+    @property
+    def names(self) -> list[str]:
+        """The analysed columns: the features, then ``score``."""
+        return [c.name for c in self.columns] + [prepare.SCORE]
+
+    def sample_fields(self) -> tuple[list[str], list[str]]:
+        """(numeric, categorical) field names to read from the store for :meth:`frame_of`."""
+        categorical = self._categorical
+        return [n for n in self.names if n not in categorical], [n for n in self.names if n in categorical]
+
     def frame(self, rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
         """The analysed columns of ``rows`` (features + ``score``), typed."""
-        names = [c.name for c in self.columns] + [prepare.SCORE]
-        return prepare.to_frame(rows, names, self._categorical)  # type: ignore[arg-type]
+        return prepare.to_frame(rows, self.names, self._categorical)  # type: ignore[arg-type]
+
+    def frame_of(self, sample: ColumnSample) -> prepare.Columns:
+        """The analysed columns of a columnar sample read with :meth:`sample_fields`, typed as :meth:`frame`."""
+        return prepare.from_columns(sample, self.names)
 
     def fit(self, reference: Sequence[Mapping[str, Any]], model_version: str | None = None) -> DriftCalculator:
         """Learn the reference figures and choose each feature's test.
@@ -160,6 +174,8 @@ class DriftCalculator:
             plan.reference = values
             plan.spacing = lattice_spacing(values.to_numpy(dtype=float))
             plan.reference_std = float(values.astype(float).std())
+            if plan.test == WASSERSTEIN:
+                plan.prepared = prepare_reference(values)
             plan.edges = prepare.bin_edges(values.to_numpy())
             plan.histogram = prepare.histogram(values.to_numpy(), plan.edges)
         plan.noise_scale = _noise_scale(plan, rng)
@@ -180,9 +196,10 @@ class DriftCalculator:
         floor = self.config.noise_factor * plan.noise_scale * math.sqrt(1 / len(plan.reference) + 1 / n_current)
         return max(plan.threshold, floor), floor
 
-    def calculate(self, current: Sequence[Mapping[str, Any]] | pd.DataFrame,
+    def calculate(self, current: Sequence[Mapping[str, Any]] | pd.DataFrame | prepare.Columns,
                   window: Mapping[str, Any] | None = None) -> DriftResult:
-        """Compare ``current`` (raw applications + ``score``, or :meth:`frame` of them) with the reference.
+        """Compare ``current`` (raw applications + ``score``, :meth:`frame` of them, or :meth:`frame_of` a
+        columnar sample) with the reference.
 
         Never raises on the data's shape: a window smaller than ``min_rows``
         gives a ``not_enough_data`` result, a feature with too few values a
@@ -195,15 +212,16 @@ class DriftCalculator:
             raise NotFittedError("call fit(reference) before calculate(current)")
         started = time.perf_counter()
         cfg = self.config
-        result = DriftResult(status="ok", window=dict(window or {}), n_current=len(current),
+        n_current = current.rows if isinstance(current, prepare.Columns) else len(current)
+        result = DriftResult(status="ok", window=dict(window or {}), n_current=n_current,
                              n_reference=self.n_reference, n_features=len(self.plans),
                              share_threshold=cfg.share_threshold, model_version=self.model_version)
-        if len(current) < cfg.min_rows:
+        if n_current < cfg.min_rows:
             result.status = NOT_ENOUGH_DATA
-            result.message = f"not enough data: {len(current)} scored applications in the window, {cfg.min_rows} needed"
+            result.message = f"not enough data: {n_current} scored applications in the window, {cfg.min_rows} needed"
             result.duration_s = time.perf_counter() - started
             return result
-        frame = current if isinstance(current, pd.DataFrame) else self.frame(current)
+        frame = current if isinstance(current, pd.DataFrame | prepare.Columns) else self.frame(current)
         for plan in self.plans:
             result.checks.extend(self._check_feature(plan, frame[plan.name], result.distributions))
         result.score = self._check_score(frame[prepare.SCORE], result.distributions)
@@ -257,7 +275,8 @@ class DriftCalculator:
                                              plan.reference_std)
             check.threshold += allowance
             check.noise_floor += allowance
-        check.value, check.drifted = run_test(plan.test, reference, current, check.threshold, plan.discrete)
+        check.value, check.drifted = run_test(plan.test, reference, current, check.threshold, plan.discrete,
+                                              prepared=plan.prepared)
         distributions[plan.name] = _distribution(plan, current)
         if plan.kind != "categorical":
             check.reference_value = plan.reference_mean

@@ -21,20 +21,16 @@ from evidently.metrics import ValueDrift
 from monitoring.drift import prepare
 from monitoring.drift.calculator import DriftCalculator
 from monitoring.drift.plan import PSI
+from monitoring.drift.render import pick_features
 from monitoring.drift.result import DriftResult
 from shared.pseudonym import Pseudonymiser
 
 
-def _pick_features(result: DriftResult, limit: int) -> list[str]:
-    ranked = sorted((c for c in result.checks if c.value is not None and c.test in ("wasserstein", "jensenshannon")),
-                    key=lambda c: (not c.drifted, -(c.value or 0) / c.threshold))
-    return [c.name for c in ranked[:limit]]
-
-
-def _value_drift_widgets(calc: DriftCalculator, frame: pd.DataFrame, result: DriftResult, limit: int) -> list:
+def _value_drift_widgets(calc: DriftCalculator, frame: pd.DataFrame | prepare.Columns, result: DriftResult,
+                         limit: int) -> list:
     plans = {p.name: p for p in calc.plans}
     thresholds = {c.name: c.threshold for c in result.checks if c.test == plans[c.name].test}
-    names = _pick_features(result, limit)
+    names = pick_features(result, limit)
     current: dict[str, pd.Series] = {}
     reference: dict[str, pd.Series] = {}
     numerical: list[str] = []
@@ -97,8 +93,8 @@ def _summary_widgets(result: DriftResult) -> list:
     ]
 
 
-def write_html(calc: DriftCalculator, frame: pd.DataFrame | None, result: DriftResult, reports_dir: Path,
-               max_features: int, pseudonymiser: Pseudonymiser | None = None) -> Path:
+def write_html(calc: DriftCalculator, frame: pd.DataFrame | prepare.Columns | None, result: DriftResult,
+               reports_dir: Path, max_features: int, pseudonymiser: Pseudonymiser | None = None) -> Path:
     """Render the report to ``reports_dir/drift-<time>-<id>.html`` and return its path.
 
     The page passes through ``pseudonymiser`` (a redacting one when None): a client id

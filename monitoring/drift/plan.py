@@ -52,6 +52,7 @@ class FeaturePlan:
     spacing: float = 0.0  # lattice step of the reference values (0: continuous), see checks.lattice_spacing
     reference_std: float = 0.0
     histogram: list[float] = field(default_factory=list)
+    prepared: Any = None  # the reference sorted once, and its norm (Wasserstein: stattests.Prepared)
 
 
 def choose_test(column: Column, reference: pd.Series, discrete_max_values: int) -> tuple[str, bool]:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from monitoring.alerts import emit, iso, make_alert
+from monitoring.drift import fitcache
 from monitoring.drift.calculator import DriftCalculator, DriftConfig
 from monitoring.drift.result import DriftResult
 from monitoring.exceptions import WindowError
@@ -87,50 +88,77 @@ class DriftJob:
         self._reference_mtime: float | None = None
 
     def calculator(self) -> DriftCalculator:
-        """The fitted calculator (the one given, or the bundle's, refitted when its reference file changes)."""
+        """The fitted calculator (the one given, or the bundle's, refitted when its reference file changes).
+
+        The fit depends only on the reference file and the drift settings: it is kept on disk
+        (:mod:`monitoring.drift.fitcache`), so a one-off command does not fit again.
+        """
         if self._fixed and self._calculator is not None:
             return self._calculator
         path = Path(self.settings.model_dir) / REFERENCE_FILE
         mtime = path.stat().st_mtime if path.exists() else None
         if self._calculator is None or mtime != self._reference_mtime:
-            reference = load_reference(self.settings.model_dir)
-            calc = DriftCalculator(DriftConfig.from_settings(self.settings))
-            self._calculator = calc.fit(reference.rows, model_version=reference.model_version)
+            config = DriftConfig.from_settings(self.settings)
+            cache = fitcache.location(Path(self.settings.reports_dir), path, config)
+            calc = fitcache.load(cache) if cache is not None else None
+            if calc is None:
+                reference = load_reference(self.settings.model_dir)
+                calc = DriftCalculator(config).fit(reference.rows, model_version=reference.model_version)
+                if cache is not None:
+                    fitcache.save(cache, calc)
+            self._calculator = calc
             self._reference_mtime = mtime
         return self._calculator
 
-    def run(self, spec: WindowSpec | None = None, *, html: bool = True, alert: bool = True) -> DriftResult:
+    def run(self, spec: WindowSpec | None = None, *, html: bool = True, alert: bool = True,
+            html_helper: bool = False) -> DriftResult:
         """One drift run now.
 
         Args:
             spec: the window (default: the last ``DRIFT_WINDOW_HOURS`` hours).
             html: write the HTML report into ``REPORTS_DIR``.
             alert: store an alert when drift is found.
+            html_helper: render the HTML in a helper process started now, which imports Evidently while
+                this one reads and compares (a one-off command); False renders in-process (a long-lived
+                process pays the import once).
 
         Returns:
             The result, already saved to the store (``report_html`` set when written).
         """
         spec = spec or WindowSpec()
         window, limit = spec.resolve(self.settings)
-        calc = self.calculator()  # fitted once per process: not part of the run's duration
-        started = t0 = time.perf_counter()
-        rows = self.store.sample_applications(window=window, limit=limit)
-        t1 = time.perf_counter()
-        described = spec.describe(window, limit)
-        stamps = [r["timestamp"] for r in rows if r.get("timestamp")]
-        described.update(events=len(rows), first_event=min(stamps) if stamps else None,
-                         last_event=max(stamps) if stamps else None)
-        frame = calc.frame(rows) if len(rows) >= calc.config.min_rows else None
-        result = calc.calculate(rows if frame is None else frame, window=described)
-        del rows  # the frame holds what is needed; 100k dicts are ~1 GB
-        t2 = time.perf_counter()
-        if html and result.status == "ok":
-            from monitoring.drift.html import write_html  # Evidently's renderer: imported when used
+        renderer = None
+        if html and html_helper:
+            from monitoring.drift.render import HtmlRenderer
 
-            result.report_html = str(write_html(calc, frame, result, Path(self.settings.reports_dir),
-                                                self.settings.drift_html_max_features,
-                                                Pseudonymiser(self.settings.pseudonymisation_key)))
-        t3 = time.perf_counter()
+            renderer = HtmlRenderer()
+        try:
+            calc = self.calculator()  # fitted once per process: not part of the run's duration
+            started = t0 = time.perf_counter()
+            numeric, categorical = calc.sample_fields()
+            sample = self.store.sample_columns(numeric, categorical, window=window, limit=limit)
+            t1 = time.perf_counter()
+            described = spec.describe(window, limit)
+            described.update(events=len(sample), first_event=sample.first_event, last_event=sample.last_event)
+            frame = calc.frame_of(sample)
+            del sample  # the frame holds the columns
+            result = calc.calculate(frame, window=described)
+            t2 = time.perf_counter()
+            if html and result.status == "ok":
+                reports_dir, most = Path(self.settings.reports_dir), self.settings.drift_html_max_features
+                key = self.settings.pseudonymisation_key
+                if renderer is not None:
+                    result.report_html = str(renderer.render(calc, frame, result, reports_dir, most, key))
+                    renderer = None
+                else:
+                    from monitoring.drift.html import write_html  # Evidently's renderer: imported when used
+
+                    result.report_html = str(write_html(calc, frame, result, reports_dir, most,
+                                                        Pseudonymiser(key)))
+            t3 = time.perf_counter()
+        finally:
+            if renderer is not None:
+                renderer.cancel()
         result.duration_s = time.perf_counter() - started
         result.timings = {"sample_s": t1 - t0, "calculate_s": t2 - t1, "html_s": t3 - t2}
         self.store.save_report(result.to_document())

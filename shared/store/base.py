@@ -19,6 +19,7 @@ from shared.store.outcome_base import OutcomeStore
 
 if TYPE_CHECKING:
     from shared.pseudonym import ClientMatcher
+    from shared.store.columns import ColumnSample
 
 _FREE_TEXT = ("raw_input", "error_message")
 
@@ -141,6 +142,20 @@ class EventStore(OutcomeStore):
             Dicts of the raw features plus ``"score"`` (the model's probability)
             and ``"timestamp"``.
         """
+
+    def sample_columns(self, numeric: Sequence[str], categorical: Sequence[str], window: TimeWindow | None = None,
+                       limit: int = 100_000) -> ColumnSample:
+        """The same sample as :meth:`sample_applications`, in columns (see :mod:`shared.store.columns`).
+
+        Args:
+            numeric: fields read as numbers (``score`` included if wanted).
+            categorical: fields kept as texts.
+            window: as for :meth:`sample_applications`.
+            limit: as for :meth:`sample_applications`.
+        """
+        from shared.store.columns import rows_to_columns
+
+        return rows_to_columns(self.sample_applications(window=window, limit=limit), numeric, categorical)
 
     # --- monitoring queries ---------------------------------------------------
     @abc.abstractmethod

@@ -26,6 +26,7 @@ from elasticsearch import ApiError, Elasticsearch, TransportError
 
 from shared.store import common, elastic_aggs
 from shared.store.base import EventStore, IndexResult, OpsBucket, TimeWindow
+from shared.store.columns import ColumnSample, concat, rows_to_columns
 from shared.store.elastic_errors import classify_item_error, item_reason, translate_errors
 from shared.store.elastic_outcomes import SUMMARY_FIELDS, ElasticOutcomes, summary
 from shared.store.elastic_personal import ElasticPersonalData
@@ -327,6 +328,17 @@ class ElasticsearchEventStore(ElasticPersonalData, ElasticOutcomes, EventStore):
         fetch = {"source": False, "docvalue_fields": SUMMARY_FIELDS}
         return self._newest(self._query(window, "ok"), limit, summary, fetch)
 
+    @translate_errors
+    def sample_columns(self, numeric: Sequence[str], categorical: Sequence[str], window: TimeWindow | None = None,
+                       limit: int = 100_000) -> ColumnSample:
+        """The sample of :meth:`sample_applications`, in columns, each range of hits turned into columns as soon as
+        it is read (only about two pages of documents are alive at once, not the whole sample)."""
+        def finish(rows: list[dict[str, Any]]) -> ColumnSample:
+            return rows_to_columns(rows, numeric, categorical)
+
+        parts = self._newest_parts(self._query(window, "ok"), limit, _application, finish)
+        return concat(parts or [finish([])], limit)
+
     def _newest(self, query: dict[str, Any], limit: int,
                 convert: Callable[[dict[str, Any]], dict[str, Any]],
                 fetch: dict[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -342,10 +354,17 @@ class ElasticsearchEventStore(ElasticPersonalData, ElasticOutcomes, EventStore):
         its first ``limit`` rows are the newest events, ties at the cut
         included, as one sorted read would give them.
         """
+        parts = self._newest_parts(query, limit, convert, lambda rows: rows, fetch)
+        return [row for part in parts for row in part][:limit]
+
+    def _newest_parts(self, query: dict[str, Any], limit: int, convert: Callable[[dict[str, Any]], dict[str, Any]],
+                      finish: Callable[[list[dict[str, Any]]], Any], fetch: dict[str, Any] | None = None) -> list[Any]:
+        """:meth:`_newest` in parts, newest first, each ``finish``-ed as soon as it is read (their concatenation,
+        cut to ``limit``, is what :meth:`_newest` returns)."""
         if limit <= PAGE:
             response = self._search(query=query, size=limit, sort=_SORT_NEWEST, track_total_hits=False,
                                     **(fetch or {}))
-            return [convert(hit) for hit in response.get("hits", {}).get("hits", [])]
+            return [finish([convert(hit) for hit in response.get("hits", {}).get("hits", [])])]
         pit = _Pit(self.client.open_point_in_time(index=self.events_pattern, keep_alive=_KEEP_ALIVE,
                                                   index_filter=query, ignore_unavailable=True,
                                                   allow_partial_search_results=False)["id"])
@@ -353,11 +372,10 @@ class ElasticsearchEventStore(ElasticPersonalData, ElasticOutcomes, EventStore):
             with _gc_paused():  # 100,000 parsed documents: the cyclic GC would rescan them after every page
                 ranges = self._time_ranges(pit, query, limit)
                 with ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="es-read") as pool:
-                    parts = pool.map(lambda bounds: self._read_range(pit, query, bounds, convert, fetch), ranges)
-                    rows = [row for part in parts for row in part]
+                    return list(pool.map(lambda bounds: finish(self._read_range(pit, query, bounds, convert, fetch)),
+                                         ranges))
         finally:
             self.client.options(ignore_status=404).close_point_in_time(id=pit.id)
-        return rows[:limit]
 
     def _pit_search(self, pit: _Pit, query: dict[str, Any], **body: Any) -> dict[str, Any]:
         response = self.client.search(pit={"id": pit.id, "keep_alive": _KEEP_ALIVE}, query=query,
