@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from gateway.exceptions import BodyTooLargeError
-from gateway.logs import ACCESS_LOGGER
+from gateway.logs import AccessLog
 from gateway.metrics import GatewayMetrics
 from shared.event import new_id
 from shared.logs import request_id_var
@@ -30,7 +30,6 @@ REQUEST_ID_HEADER = b"x-request-id"
 API_KEY_HEADER = b"x-api-key"
 PROTECTED_PREFIX = "/v1/"
 _VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
-_access = logging.getLogger(ACCESS_LOGGER)
 _errors = logging.getLogger("gateway.errors")
 
 
@@ -60,7 +59,7 @@ class RequestContextMiddleware:
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self.api_keys = [key.encode() for key in api_keys]
-        self.access_log = access_log
+        self.access_log = AccessLog() if access_log else None
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -105,8 +104,8 @@ class RequestContextMiddleware:
             route = scope.get("route")
             template = getattr(route, "path", None) or _unrouted(scope, status)
             self.metrics.observe_request(template, scope["method"], status, elapsed)
-            if self.access_log:
-                _access.info("request", extra={
+            if self.access_log is not None:  # the request id comes from the context, as for every line
+                self.access_log.write({
                     "method": scope["method"], "route": template,
                     "path": scope.get("path"), "status": status, "duration_ms": round(elapsed * 1000.0, 3),
                 })
