@@ -5,8 +5,13 @@ for ``--duration`` s and samples it with ``py-spy record --gil`` (only the threa
 the GIL: CPU spent in Python, not waits). Writes the raw stacks, the top functions by
 self and by inclusive share, to ``results/profile/live-<tag>.*``.
 
+``--native`` adds the C frames (``py-spy record --native``: orjson, ONNX Runtime, uvloop,
+httptools); ``--source REV`` profiles the gateway of another git revision (``gateway/`` and
+``shared/`` extracted with ``git archive``, as ``benchmarks.ab`` does).
+
 Usage:
     .venv/bin/python -m benchmarks.live_profile [--duration 15] [--connections 32] [--tag current] [--env K=V]
+        [--native] [--source REV]
 """
 
 from __future__ import annotations
@@ -16,9 +21,21 @@ import collections
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
-from benchmarks.common import BENCH_API_KEY, RESULTS, bundle_info, drop_streams, free_port, log, machine, write_results
+from benchmarks.ab import checkout
+from benchmarks.common import (
+    BENCH_API_KEY,
+    RESULTS,
+    bundle_dir,
+    bundle_info,
+    drop_streams,
+    free_port,
+    log,
+    machine,
+    write_results,
+)
 from benchmarks.payloads import ensure_payloads
 from benchmarks.servers import gateway
 from benchmarks.wrk import run_wrk
@@ -58,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--tag", default="current")
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for the gateway")
+    parser.add_argument("--native", action="store_true", help="C frames too (py-spy --native)")
+    parser.add_argument("--source", help="git revision of the gateway to profile (default: the work tree)")
     args = parser.parse_args(argv)
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(spy).exists():
@@ -67,14 +86,22 @@ def main(argv: list[str] | None = None) -> int:
     port = free_port()
     bodies = ensure_payloads()["applications"]
     env = dict(item.split("=", 1) for item in args.env)
-    with gateway(port, 1, stream="bench:events:profile", **env) as server:
-        url = f"http://127.0.0.1:{port}"
-        run_wrk(url, bodies, 8, 3, api_key=BENCH_API_KEY)
-        sampler = subprocess.Popen([spy, "record", "--pid", str(server.pid), "--duration", str(args.duration),
-                                    "--rate", "250", "--gil", "--nonblocking", "--format", "raw", "-o", str(raw)],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        load = run_wrk(url, bodies, args.connections, args.duration + 1, api_key=BENCH_API_KEY, server=server)
-        sampler.wait(60)
+    server = gateway(port, 1, stream="bench:events:profile", **env)
+    with tempfile.TemporaryDirectory(prefix="live-profile-") as tmp:
+        if args.source:
+            source = checkout(args.source, Path(tmp))
+            server.cwd = source
+            server.env = {**server.env, "PYTHONPATH": str(source), "MODEL_DIR": str(bundle_dir())}
+        with server:
+            url = f"http://127.0.0.1:{port}"
+            run_wrk(url, bodies, 8, 3, api_key=BENCH_API_KEY)
+            spy_argv = [spy, "record", "--pid", str(server.pid), "--duration", str(args.duration), "--rate", "250",
+                        "--gil", "--format", "raw", "-o", str(raw)]
+            # --native reads the C stacks, which needs the process paused at each sample
+            spy_argv += ["--native"] if args.native else ["--nonblocking"]
+            sampler = subprocess.Popen(spy_argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            load = run_wrk(url, bodies, args.connections, args.duration + 1, api_key=BENCH_API_KEY, server=server)
+            sampler.wait(120)
     drop_streams("bench:events:profile")
     inclusive, own, samples = aggregate(raw)
     log(f"{samples} samples; {load['rps']} req/s during the profile")
