@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from benchmarks.common import BENCH_API_KEY, ROOT, VENV_PY, Server, bundle_dir
 
@@ -25,6 +26,24 @@ def gateway(port: int, workers: int = 1, stream: str = "bench:events", **env: st
     base.update(env)
     return Server(f"gateway-{port}-w{workers}", [str(VENV_PY), "-m", "gateway", "--port", str(port)], base,
                   ready_url=f"http://127.0.0.1:{port}/health/ready")
+
+
+def gateway_granian(port: int, workers: int = 1, stream: str = "bench:events", **env: str) -> Server:
+    """The same gateway app under granian (Rust HTTP server, ASGI interface, uvloop) instead of uvicorn."""
+    import tempfile
+
+    base = {
+        "REDIS_URL": REDIS_URL, "MODEL_DIR": str(bundle_dir()), "API_KEYS": BENCH_API_KEY,
+        "WEB_CONCURRENCY": str(workers), "EVENTS_STREAM": stream, "EVENTS_STREAM_MAXLEN": "0",
+        "SPOOL_DIR": str(ROOT / "results" / "bench" / "spool" / str(port)), "HOST": "127.0.0.1", "PORT": str(port),
+    }
+    if workers > 1:  # what python -m gateway does for uvicorn's workers
+        base["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="gateway-metrics-")
+    base.update(env)
+    argv = [str(VENV_PY.with_name("granian")), "--interface", "asgi", "--factory", "--host", "127.0.0.1",
+            "--port", str(port), "--workers", str(workers), "--loop", "uvloop", "--no-ws", "--log-level", "warning",
+            "--no-access-log", "gateway.app:create_app"]
+    return Server(f"gateway-granian-{port}-w{workers}", argv, base, ready_url=f"http://127.0.0.1:{port}/health/ready")
 
 
 def uvicorn_app(name: str, target: str, port: int, health: str = "/health", workers: int = 1,
@@ -49,14 +68,31 @@ def baseline(port: int, workers: int = 1) -> Server:
 MLSERVER_MODEL = "credit-scoring"
 
 
-def mlserver_repository(root: Path) -> Path:
-    """A model repository for MLServer: the bundle's ``model.txt`` under its LightGBM runtime."""
+# MLServer at its best for one small model on this machine (stated with every comparison):
+# inference in the server process, no gzip middleware, no Prometheus middleware; plus
+# OMP_NUM_THREADS=1 in its environment and httptools in its venv (uvicorn then uses it).
+MLSERVER_TUNED = {"parallel_workers": 0, "gzip_enabled": False, "metrics_endpoint": None}
+
+
+def mlserver_repository(root: Path, settings: dict[str, Any] | None = None) -> Path:
+    """A model repository for MLServer: the bundle's ``model.txt`` under its LightGBM runtime.
+
+    ``settings`` are written to the repository's ``settings.json`` (MLServer reads it at start);
+    None leaves MLServer's defaults.
+    """
     import json
 
     from benchmarks.common import bundle_info
 
     info = bundle_info()
-    model_dir = root / str(info["version"]) / MLSERVER_MODEL
+    root = root / str(info["version"]) / ("tuned" if settings else "defaults")
+    root.mkdir(parents=True, exist_ok=True)
+    settings_file = root / "settings.json"
+    if settings:
+        settings_file.write_text(json.dumps(settings))
+    else:
+        settings_file.unlink(missing_ok=True)
+    model_dir = root / MLSERVER_MODEL
     model_dir.mkdir(parents=True, exist_ok=True)
     target = model_dir / "model.txt"
     if not target.exists():
@@ -65,24 +101,40 @@ def mlserver_repository(root: Path) -> Path:
         "name": MLSERVER_MODEL, "implementation": "mlserver_lightgbm.LightGBMModel",
         "parameters": {"uri": "./model.txt", "version": str(info["version"])},
     }))
-    return model_dir.parent
+    return root
 
 
-def mlserver_available() -> bool:
-    """True when the MLServer venv exists (see docs/optimisation.md for its install)."""
-    return (BENCH_VENV / "bin" / "mlserver").is_file()
+MLSERVER_PACKAGES = ("mlserver==1.7.1", "mlserver-lightgbm==1.7.1", "httptools")
 
 
-def mlserver(port: int, repository: Path, parallel_workers: int = 0, **extra_env: str) -> Server:
+def mlserver_available(install: bool = True) -> bool:
+    """True when MLServer's own venv (``.bench-venv``, git-ignored) is there; creates it when ``install``.
+
+    MLServer's pins conflict with ours, hence a venv of its own, made with this interpreter:
+    ``python -m venv .bench-venv && .bench-venv/bin/pip install mlserver==1.7.1 mlserver-lightgbm==1.7.1 httptools``.
+    """
+    import subprocess
+    import sys
+
+    mlserver_bin = BENCH_VENV / "bin" / "mlserver"
+    if not mlserver_bin.is_file() and install:
+        subprocess.run([sys.executable, "-m", "venv", str(BENCH_VENV)], check=True)
+        subprocess.run([str(BENCH_VENV / "bin" / "pip"), "install", "-q", *MLSERVER_PACKAGES], check=True)
+    elif mlserver_bin.is_file() and install:  # httptools came later: add it to an older venv
+        probe = subprocess.run([str(BENCH_VENV / "bin" / "python"), "-c", "import httptools"], capture_output=True)
+        if probe.returncode:
+            subprocess.run([str(BENCH_VENV / "bin" / "pip"), "install", "-q", "httptools"], check=True)
+    return mlserver_bin.is_file()
+
+
+def mlserver(port: int, repository: Path, **extra_env: str) -> Server:
     """MLServer (own venv) on ``port`` (V2 REST), gRPC and metrics on the next two ports.
 
-    ``parallel_workers=0`` runs inference in the server process (fastest for a small model);
-    MLServer's default, 1, sends each request to a separate inference process.
+    What else it runs with comes from the repository's ``settings.json`` (:func:`mlserver_repository`)
+    and ``extra_env``.
     """
     argv = [str(BENCH_VENV / "bin" / "mlserver"), "start", str(repository)]
     env = {"MLSERVER_HTTP_PORT": str(port), "MLSERVER_HOST": "127.0.0.1", "MLSERVER_GRPC_PORT": str(port + 1),
-           "MLSERVER_METRICS_PORT": str(port + 2), "MLSERVER_PARALLEL_WORKERS": str(parallel_workers),
-           "MLSERVER_LOGGING_LEVEL": "WARNING", "PATH": f"{BENCH_VENV / 'bin'}:{os.environ.get('PATH', '')}",
-           "PYTHONPATH": "", **extra_env}
-    return Server(f"mlserver-{port}-pw{parallel_workers}", argv, env,
-                  ready_url=f"http://127.0.0.1:{port}/v2/models/{MLSERVER_MODEL}/ready")
+           "MLSERVER_METRICS_PORT": str(port + 2), "MLSERVER_LOGGING_LEVEL": "WARNING",
+           "PATH": f"{BENCH_VENV / 'bin'}:{os.environ.get('PATH', '')}", "PYTHONPATH": "", **extra_env}
+    return Server(f"mlserver-{port}", argv, env, ready_url=f"http://127.0.0.1:{port}/v2/models/{MLSERVER_MODEL}/ready")

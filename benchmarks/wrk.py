@@ -19,6 +19,20 @@ def wrk_available() -> bool:
     return shutil.which("wrk") is not None
 
 
+def ensure_wrk() -> None:
+    """wrk on PATH, or installed now with ``apt-get install -y wrk`` when running as root on Debian/Ubuntu.
+
+    Raises:
+        RuntimeError: wrk is missing and cannot be installed here.
+    """
+    if wrk_available():
+        return
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=False, stdout=subprocess.DEVNULL)
+    if not wrk_available():
+        raise RuntimeError("wrk is not installed: apt-get install -y wrk")
+
+
 def run_wrk(url: str, bodies: Path, connections: int, duration_s: int, *, path: str = "/v1/score",
             api_key: str | None = None, threads: int = 1, server: Server | None = None,
             timeout_s: int = 5) -> dict[str, Any]:
