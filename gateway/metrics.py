@@ -5,7 +5,8 @@ several uvicorn workers, set ``PROMETHEUS_MULTIPROC_DIR`` (``python -m gateway``
 does it) and ``/metrics`` sums the processes' files.
 
 The per-request figures (requests, latency, scores, decisions) are first
-added to plain Python lists on the event loop, with no lock and no file: in
+added to plain Python lists on the event loop, with no lock and no file (a
+figure recorded from another thread goes straight to prometheus_client): in
 multi-process mode every ``prometheus_client`` update takes a lock and writes
 an mmap'd file, six times a request. The lists are folded into the
 Prometheus metrics at most ``FLUSH_INTERVAL_S`` after the first figure of an
@@ -74,6 +75,12 @@ class GatewayMetrics:
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count one request and its latency (on the event loop: no lock, no file; see the module docstring)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # another thread (or no loop): straight into prometheus_client, which locks
+            self.requests.labels(route, method, str(status)).inc()
+            self.latency.labels(route, method).observe(seconds)
+            return
         key = (route, method, status)
         self._requests[key] = self._requests.get(key, 0) + 1
         pending = self._latency.get((route, method))
@@ -82,33 +89,43 @@ class GatewayMetrics:
         pending[0] += seconds
         pending[bisect_left(LATENCY_BUCKETS, seconds) + 1] += 1
         if self._flush_due < time.monotonic():  # none scheduled, or its loop is gone
-            self._schedule_flush()
+            self._schedule_flush(loop)
 
     def observe_scores(self, path: str, probabilities: list[float], decisions: list[str]) -> None:
-        """Record the scores and decisions of scored applications (on the event loop, like :meth:`observe_request`)."""
+        """Record the scores and decisions of scored applications (like :meth:`observe_request`; a big batch
+        scored in a worker thread records them straight into prometheus_client)."""
+        approved = sum(1 for d in decisions if d == "approved")
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            histogram = self.scores.labels(path)
+            for p in probabilities:
+                histogram.observe(p)
+            if approved:
+                self.decisions.labels(path, "approved").inc(approved)
+            if len(decisions) - approved:
+                self.decisions.labels(path, "refused").inc(len(decisions) - approved)
+            return
         pending = self._scores.get(path)
         if pending is None:
             pending = self._scores[path] = [0.0] * (len(SCORE_BUCKETS) + 4)
         for p in probabilities:
             pending[0] += p
             pending[bisect_left(SCORE_BUCKETS, p) + 1] += 1
-        approved = sum(1 for d in decisions if d == "approved")
         pending[-2] += approved
         pending[-1] += len(decisions) - approved
         if self._flush_due < time.monotonic():
-            self._schedule_flush()
+            self._schedule_flush(loop)
 
-    def _schedule_flush(self) -> None:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # not on an event loop (a script, a thread): fold in at once
-            self.flush()
-            return
+    def _schedule_flush(self, loop: asyncio.AbstractEventLoop) -> None:
         self._flush_due = time.monotonic() + 2 * FLUSH_INTERVAL_S
         loop.call_later(FLUSH_INTERVAL_S, self.flush)
 
     def flush(self) -> None:
-        """Fold the pending figures into the Prometheus metrics (and their files in multi-process mode)."""
+        """Fold the pending figures into the Prometheus metrics (and their files in multi-process mode).
+
+        Runs on the event loop that recorded them (its timer, or the ``/metrics`` route).
+        """
         self._flush_due = 0.0  # when the scheduled flush should have run; 0: none scheduled
         requests, self._requests = self._requests, {}
         latency, self._latency = self._latency, {}
