@@ -50,11 +50,25 @@ def main(argv: list[str] | None = None, app: str = "gateway.app:create_app", pro
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="gateway-metrics-")
     os.environ["HOST"], os.environ["PORT"] = host, str(port)  # the workers re-read the settings
+    if settings.http_server == "granian":
+        serve_granian(args.app, host, port, workers)
+        return 0
     uvicorn.run(
         args.app, factory=True, host=host, port=port, workers=workers, loop="uvloop",
         http="httptools", access_log=False, log_config=None, proxy_headers=False, server_header=False,
     )
     return 0
+
+
+def serve_granian(app: str, host: str, port: int, workers: int) -> None:
+    """The same app under granian (HTTP in Rust, the app on uvloop): no access log of its own (the middleware
+    writes ours), its own logging kept to warnings, no websockets."""
+    from granian import Granian
+    from granian.constants import Interfaces, Loops
+    from granian.log import LogLevels
+
+    Granian(app, address=host, port=port, interface=Interfaces.ASGI, workers=workers, loop=Loops.uvloop,
+            factory=True, websockets=False, log_access=False, log_level=LogLevels.warning).serve()
 
 
 if __name__ == "__main__":

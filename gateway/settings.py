@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import NoDecode
@@ -48,7 +48,10 @@ class GatewaySettings(BaseServiceSettings):
     host: str = Field(default="127.0.0.1", description="bind address (0.0.0.0 in the image)")
     port: int = Field(default=8000, ge=1, le=65535, description="API port")
     workers: int = Field(default=1, ge=1, le=64, validation_alias=AliasChoices("WEB_CONCURRENCY", "WORKERS"),
-                         description="uvicorn worker processes (embedded mode: always 1)")
+                         description="HTTP server worker processes (embedded mode: always 1)")
+    http_server: Literal["uvicorn", "granian"] = Field(
+        default="uvicorn", description="HTTP server of python -m gateway: uvicorn (uvloop, httptools) or granian"
+    )
     access_log: bool = Field(default=True, description="one JSON line per request")
     raw_input_max_chars: int = Field(default=16_384, ge=0, description="refused input kept in an invalid event")
     embedded_worker: bool = Field(default=True, description="embedded mode: run the RQ worker in a thread")

@@ -64,3 +64,14 @@ def test_a_job_holds_the_clear_client_id_at_most_a_day(monkeypatch: pytest.Monke
     monkeypatch.setenv("JOB_RESULT_TTL", "86000")
     with pytest.raises(ValidationError, match="JOB_QUEUE_TTL or JOB_RESULT_TTL"):
         GatewaySettings()
+
+
+def test_http_server_is_uvicorn_or_granian(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("API_KEYS", "a-long-enough-key")
+    monkeypatch.delenv("HTTP_SERVER", raising=False)
+    assert GatewaySettings().http_server == "uvicorn"
+    monkeypatch.setenv("HTTP_SERVER", "granian")
+    assert GatewaySettings().http_server == "granian"
+    monkeypatch.setenv("HTTP_SERVER", "gunicorn")
+    with pytest.raises(ValidationError, match="http_server"):
+        GatewaySettings()
