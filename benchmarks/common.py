@@ -136,7 +136,7 @@ class Server:
     def start(self, timeout_s: float = 120.0) -> Server:
         """Start the process and wait until ``ready_url`` answers 2xx (or the process dies)."""
         env = {**os.environ, **self.env}
-        self.log_path = self.log_path or BENCH_DIR / "logs" / f"{self.name}.log"
+        self.log_path = self.log_path or RESULTS / "bench" / "logs" / f"{self.name}.log"  # git-ignored
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         out = self.log_path.open("ab")
         log(f"starting {self.name}: {' '.join(self.argv)}")

@@ -14,8 +14,9 @@ Targets (``--targets``):
 - ``gateway-w2``: the same with WEB_CONCURRENCY=2;
 - ``floor`` / ``floor-w2``: a bare FastAPI endpoint taking the same body (same uvicorn settings);
 - ``pandas-sklearn``: the usual peer service (``benchmarks.apps.baseline``);
-- ``gateway-granian`` / ``gateway-granian-w2``: the same gateway app under granian (ASGI, uvloop)
-  instead of uvicorn (uvloop, httptools), side by side;
+- ``gateway-granian`` / ``gateway-granian-w2``: the same gateway with ``HTTP_SERVER=granian``
+  (granian's Rust HTTP server, the app on uvloop) instead of uvicorn (uvloop, httptools), side by side;
+- ``floor-granian-w2``: the bare FastAPI endpoint under granian too (2 workers), for the same comparison;
 - ``mlserver-tuned``: MLServer 1.7.1 with its LightGBM runtime serving the bundle's ``model.txt``
   at its best settings for one small model here: ``parallel_workers: 0`` (inference in the
   server process), ``OMP_NUM_THREADS=1`` (LightGBM's OpenMP threads spin and wait for each
@@ -30,7 +31,8 @@ Targets (``--targets``):
   The comparison with the gateway takes the best MLServer figure of the run.
 
 MLServer lives in ``.bench-venv`` (git-ignored), created on first use with this interpreter
-(``pip install mlserver==1.7.1 mlserver-lightgbm==1.7.1 httptools``: its pins conflict with ours).
+(``pip install mlserver==1.7.1 mlserver-lightgbm==1.7.1 httptools uvloop==0.21.0``: its pins conflict
+with ours; with a newer uvloop its default inference worker process does not start).
 wrk is checked for first (``apt-get install -y wrk`` when missing, as root).
 
 Usage:
@@ -67,6 +69,7 @@ from benchmarks.servers import (
     REDIS_URL,
     baseline,
     floor,
+    floor_granian,
     gateway,
     gateway_granian,
     mlserver,
@@ -75,10 +78,10 @@ from benchmarks.servers import (
 )
 from benchmarks.wrk import ensure_wrk, run_wrk
 
-ALL_TARGETS = ("gateway", "gateway-w2", "gateway-granian", "gateway-granian-w2",
-               "floor", "floor-w2", "pandas-sklearn", "mlserver-tuned", "mlserver-defaults", "mlserver",
-               "mlserver-omp1")
-DEFAULT_TARGETS = ("gateway,gateway-w2,gateway-granian,gateway-granian-w2,floor,floor-w2,pandas-sklearn,"
+ALL_TARGETS = ("gateway", "gateway-w2", "gateway-granian", "gateway-granian-w2", "floor", "floor-w2",
+               "floor-granian-w2", "pandas-sklearn", "mlserver-tuned", "mlserver-defaults", "mlserver", "mlserver-omp1")
+DEFAULT_TARGETS = ("gateway,gateway-w2,gateway-granian,gateway-granian-w2,floor,floor-w2,floor-granian-w2,"
+                   "pandas-sklearn,"
                    "mlserver-tuned,mlserver-defaults")
 FIGURES = ("rps", "p50_ms", "p90_ms", "p99_ms", "server_cpu_us_per_req", "wrk_cpu_pct", "loadavg1")
 
@@ -145,6 +148,8 @@ def build_targets(names: list[str], env: dict[str, str]) -> list[Target]:
             targets.append(Target(name, server, port, "/v1/score", apps, BENCH_API_KEY, stream))
         elif name in ("floor", "floor-w2"):
             targets.append(Target(name, floor(port, 2 if name.endswith("w2") else 1), port, "/v1/score", apps, None))
+        elif name == "floor-granian-w2":
+            targets.append(Target(name, floor_granian(port, 2), port, "/v1/score", apps, None))
         elif name == "pandas-sklearn":
             targets.append(Target(name, baseline(port), port, "/v1/score", apps, None))
         elif name in ("mlserver-tuned", "mlserver-defaults", "mlserver", "mlserver-omp1"):
@@ -183,27 +188,38 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float
 
 
 def verdicts(summary: dict[str, Any], at: str = "32") -> dict[str, Any]:
-    """The service's performance targets, at ``at`` connections, for the gateway's best configuration."""
-    gateways = {k: v[at] for k, v in summary.items() if k.startswith("gateway") and at in v}
-    if not gateways:
-        return {}
-    best_name = max(gateways, key=lambda k: gateways[k]["rps"])
-    best = gateways[best_name]
+    """The service's performance targets at ``at`` connections, for the gateway's best configuration under
+    uvicorn (the default ``HTTP_SERVER``) and under granian.
 
-    def ratio(prefix: str) -> float | None:
-        others = [v[at]["rps"] for k, v in summary.items() if k.startswith(prefix) and at in v]
-        return round(best["rps"] / max(others), 2) if others else None
+    The floor is the bare FastAPI app under uvicorn (uvloop, httptools), as the targets define it;
+    ``vs_floor_any_server`` divides by the best floor of the run, granian's included. The MLServer
+    ratio uses the best MLServer figure of the run.
+    """
+    def rps(prefix: str, exclude: str = "@") -> list[float]:
+        return [v[at]["rps"] for k, v in summary.items() if k.startswith(prefix) and exclude not in k and at in v]
 
     mlservers = {k: v[at]["rps"] for k, v in summary.items() if k.startswith("mlserver") and at in v}
-    out: dict[str, Any] = {"gateway_config": best_name, "connections": int(at), "rps": best["rps"],
-                           "p99_ms": best["p99_ms"], "p99_target_25ms": best["p99_ms"] <= 25}
-    floor_ratio = ratio("floor")
-    out["vs_floor"] = floor_ratio
-    out["vs_floor_target_0.6"] = floor_ratio is not None and floor_ratio >= 0.6
-    out["vs_pandas_sklearn"] = ratio("pandas-sklearn")
-    out["best_mlserver"] = max(mlservers, key=lambda k: mlservers[k]) if mlservers else None
-    out["vs_mlserver"] = ratio("mlserver")
-    out["vs_mlserver_target_2x"] = out["vs_mlserver"] is not None and out["vs_mlserver"] >= 2
+    out: dict[str, Any] = {"best_mlserver": max(mlservers, key=lambda k: mlservers[k]) if mlservers else None}
+    for server in ("uvicorn", "granian"):
+        gateways = {k: v[at] for k, v in summary.items() if k.startswith("gateway") and at in v
+                    and (("granian" in k) == (server == "granian"))}
+        if not gateways:
+            continue
+        best_name = max(gateways, key=lambda k: gateways[k]["rps"])
+        best = gateways[best_name]
+
+        def ratio(others: list[float], best: dict[str, Any] = best) -> float | None:
+            return round(best["rps"] / max(others), 2) if others else None
+
+        floor_ratio = ratio(rps("floor", exclude="granian"))
+        mlserver_ratio = ratio(list(mlservers.values()))
+        out[server] = {
+            "gateway_config": best_name, "connections": int(at), "rps": best["rps"], "p99_ms": best["p99_ms"],
+            "p99_target_25ms": best["p99_ms"] <= 25, "vs_floor": floor_ratio,
+            "vs_floor_target_0.6": floor_ratio is not None and floor_ratio >= 0.6,
+            "vs_floor_any_server": ratio(rps("floor")), "vs_pandas_sklearn": ratio(rps("pandas-sklearn")),
+            "vs_mlserver": mlserver_ratio, "vs_mlserver_target_2x": mlserver_ratio is not None and mlserver_ratio >= 2,
+        }
     return out
 
 

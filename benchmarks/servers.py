@@ -29,21 +29,10 @@ def gateway(port: int, workers: int = 1, stream: str = "bench:events", **env: st
 
 
 def gateway_granian(port: int, workers: int = 1, stream: str = "bench:events", **env: str) -> Server:
-    """The same gateway app under granian (Rust HTTP server, ASGI interface, uvloop) instead of uvicorn."""
-    import tempfile
-
-    base = {
-        "REDIS_URL": REDIS_URL, "MODEL_DIR": str(bundle_dir()), "API_KEYS": BENCH_API_KEY,
-        "WEB_CONCURRENCY": str(workers), "EVENTS_STREAM": stream, "EVENTS_STREAM_MAXLEN": "0",
-        "SPOOL_DIR": str(ROOT / "results" / "bench" / "spool" / str(port)), "HOST": "127.0.0.1", "PORT": str(port),
-    }
-    if workers > 1:  # what python -m gateway does for uvicorn's workers
-        base["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="gateway-metrics-")
-    base.update(env)
-    argv = [str(VENV_PY.with_name("granian")), "--interface", "asgi", "--factory", "--host", "127.0.0.1",
-            "--port", str(port), "--workers", str(workers), "--loop", "uvloop", "--no-ws", "--log-level", "warning",
-            "--no-access-log", "gateway.app:create_app"]
-    return Server(f"gateway-granian-{port}-w{workers}", argv, base, ready_url=f"http://127.0.0.1:{port}/health/ready")
+    """The same gateway under granian (``HTTP_SERVER=granian python -m gateway``) instead of uvicorn."""
+    server = gateway(port, workers, stream, **{"HTTP_SERVER": "granian", **env})
+    server.name = f"gateway-granian-{port}-w{workers}"
+    return server
 
 
 def uvicorn_app(name: str, target: str, port: int, health: str = "/health", workers: int = 1,
@@ -58,6 +47,15 @@ def uvicorn_app(name: str, target: str, port: int, health: str = "/health", work
 def floor(port: int, workers: int = 1) -> Server:
     """The bare FastAPI endpoint (no work)."""
     return uvicorn_app("floor", "benchmarks.apps.floor:app", port, workers=workers)
+
+
+def floor_granian(port: int, workers: int = 1) -> Server:
+    """The bare FastAPI endpoint under granian (ASGI, uvloop)."""
+    argv = [str(VENV_PY.with_name("granian")), "--interface", "asgi", "--host", "127.0.0.1", "--port", str(port),
+            "--workers", str(workers), "--loop", "uvloop", "--no-ws", "--log-level", "warning", "--no-access-log",
+            "benchmarks.apps.floor:app"]
+    return Server(f"floor-granian-{port}-w{workers}", argv, {"MODEL_DIR": str(bundle_dir())},
+                  ready_url=f"http://127.0.0.1:{port}/health")
 
 
 def baseline(port: int, workers: int = 1) -> Server:
@@ -104,14 +102,16 @@ def mlserver_repository(root: Path, settings: dict[str, Any] | None = None) -> P
     return root
 
 
-MLSERVER_PACKAGES = ("mlserver==1.7.1", "mlserver-lightgbm==1.7.1", "httptools")
+# uvloop 0.21 is the release of MLServer 1.7.1's time: with 0.22+ its default inference worker process
+# fails to start ("There is no current event loop in thread 'MainThread'").
+MLSERVER_PACKAGES = ("mlserver==1.7.1", "mlserver-lightgbm==1.7.1", "httptools", "uvloop==0.21.0")
 
 
 def mlserver_available(install: bool = True) -> bool:
     """True when MLServer's own venv (``.bench-venv``, git-ignored) is there; creates it when ``install``.
 
     MLServer's pins conflict with ours, hence a venv of its own, made with this interpreter:
-    ``python -m venv .bench-venv && .bench-venv/bin/pip install mlserver==1.7.1 mlserver-lightgbm==1.7.1 httptools``.
+    ``python -m venv .bench-venv && .bench-venv/bin/pip install`` the ``MLSERVER_PACKAGES``.
     """
     import subprocess
     import sys
@@ -120,10 +120,8 @@ def mlserver_available(install: bool = True) -> bool:
     if not mlserver_bin.is_file() and install:
         subprocess.run([sys.executable, "-m", "venv", str(BENCH_VENV)], check=True)
         subprocess.run([str(BENCH_VENV / "bin" / "pip"), "install", "-q", *MLSERVER_PACKAGES], check=True)
-    elif mlserver_bin.is_file() and install:  # httptools came later: add it to an older venv
-        probe = subprocess.run([str(BENCH_VENV / "bin" / "python"), "-c", "import httptools"], capture_output=True)
-        if probe.returncode:
-            subprocess.run([str(BENCH_VENV / "bin" / "pip"), "install", "-q", "httptools"], check=True)
+    elif mlserver_bin.is_file() and install:  # an older venv: bring it to the same packages (quick when they are)
+        subprocess.run([str(BENCH_VENV / "bin" / "pip"), "install", "-q", *MLSERVER_PACKAGES], check=True)
     return mlserver_bin.is_file()
 
 
