@@ -185,7 +185,7 @@ def main() -> int:
              f"`python -m monitoring drift --last {args.events} --json` as a child process (start-up, reference, "
              f"sample, tests, HTML report), {args.repeat} runs per variant, interleaved; the machine has "
              f"{os.cpu_count()} CPUs shared with other work: the load average is given per run.\n",
-             "CPU is user + system seconds of the command and its helper process (the Elasticsearch server's "
+             "CPU is user + system seconds of the command and its renderer process (the Elasticsearch server's "
              "own work is not in it); it moves less with the neighbours' load than the wall time.\n",
              "| variant | run | wall (s) | CPU (s) | peak RSS (MB) | load avg (1 min) before |",
              "|---|---|---|---|---|---|"]

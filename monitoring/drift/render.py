@@ -1,9 +1,9 @@
-"""The HTML report rendered in a helper process that imports Evidently while the run reads and compares.
+"""The HTML report rendered in a renderer process that imports Evidently while the run reads and compares.
 
 Importing Evidently's renderer takes seconds (its pydantic models); a one-off
 ``python -m monitoring drift`` would pay them after the comparison. Instead
 :class:`HtmlRenderer` starts ``python -m monitoring.drift.render`` at the
-beginning of the run: the helper imports Evidently on the other core while this
+beginning of the run: the renderer imports Evidently on the other core while this
 process reads the sample and runs the tests, then receives (pickled) the
 result, the plans and the few columns the report plots, and writes the same
 file :func:`monitoring.drift.html.write_html` writes in-process.
@@ -47,7 +47,7 @@ def _slim(calc: DriftCalculator, keep: set[str]) -> DriftCalculator:
 
 
 class HtmlRenderer:
-    """The helper process; :meth:`render` once, or :meth:`cancel`."""
+    """The renderer process; :meth:`render` once, or :meth:`cancel`."""
 
     def __init__(self) -> None:
         self._proc = subprocess.Popen([sys.executable, "-m", "monitoring.drift.render"], stdin=subprocess.PIPE,
@@ -55,10 +55,10 @@ class HtmlRenderer:
 
     def render(self, calc: DriftCalculator, frame: pd.DataFrame | prepare.Columns | None, result: DriftResult,
                reports_dir: Path, max_features: int, pseudonymisation_key: str | None = None) -> Path:
-        """Have the helper write the report; returns its path.
+        """Have the renderer write the report; returns its path.
 
         Raises:
-            RuntimeError: the helper failed (its error is on stderr).
+            RuntimeError: the renderer failed (its error is on stderr).
         """
         names = pick_features(result, max_features)
         columns = [n for n in [*names, prepare.SCORE] if frame is not None and n in frame.columns]
@@ -71,11 +71,11 @@ class HtmlRenderer:
         out, _ = self._proc.communicate(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL),
                                         timeout=RENDER_TIMEOUT_S)
         if self._proc.returncode != 0 or not out.strip():
-            raise RuntimeError(f"the HTML report helper failed (exit status {self._proc.returncode})")
+            raise RuntimeError(f"the HTML report renderer failed (exit status {self._proc.returncode})")
         return Path(out.decode().strip().splitlines()[-1])
 
     def cancel(self) -> None:
-        """Stop the helper without a report."""
+        """Stop the renderer without a report."""
         if self._proc.poll() is None:
             self._proc.kill()
         self._proc.communicate()

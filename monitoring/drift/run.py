@@ -111,14 +111,14 @@ class DriftJob:
         return self._calculator
 
     def run(self, spec: WindowSpec | None = None, *, html: bool = True, alert: bool = True,
-            html_helper: bool = False) -> DriftResult:
+            html_process: bool = False) -> DriftResult:
         """One drift run now.
 
         Args:
             spec: the window (default: the last ``DRIFT_WINDOW_HOURS`` hours).
             html: write the HTML report into ``REPORTS_DIR``.
             alert: store an alert when drift is found.
-            html_helper: render the HTML in a helper process started now, which imports Evidently while
+            html_process: render the HTML in a renderer process started now, which imports Evidently while
                 this one reads and compares (a one-off command); False renders in-process (a long-lived
                 process pays the import once).
 
@@ -128,7 +128,7 @@ class DriftJob:
         spec = spec or WindowSpec()
         window, limit = spec.resolve(self.settings)
         renderer = None
-        if html and html_helper:
+        if html and html_process:
             from monitoring.drift.render import HtmlRenderer
 
             renderer = HtmlRenderer()

@@ -117,3 +117,24 @@ def _open(es: ElasticsearchEventStore, query: dict[str, Any]) -> _Pit:
 def _window(since: int, until: int) -> TimeWindow:
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
     return TimeWindow(epoch + timedelta(milliseconds=since), epoch + timedelta(milliseconds=until))
+
+
+def test_the_columnar_sample_is_the_sample_in_columns(es: ElasticsearchEventStore,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+
+    from shared.store.columns import rows_to_columns
+
+    monkeypatch.setattr("shared.store.elastic.PAGE", 20)  # several ranges, read by two threads
+    events = many_events(130)
+    assert es.index_events(events).indexed == 130
+    es.refresh()
+    numeric, categorical = ["AMT_INCOME_TOTAL", "EXT_SOURCE_2", "DAYS_EMPLOYED", "score"], ["CODE_GENDER"]
+    for limit in (15, 100, 1_000):
+        columns = es.sample_columns(numeric, categorical, limit=limit)
+        expected = rows_to_columns(es.sample_applications(limit=limit), numeric, categorical)
+        assert len(columns) == len(expected) == min(limit, 130)
+        assert np.array_equal(columns.numeric, expected.numeric, equal_nan=True)
+        assert columns.categorical.tolist() == expected.categorical.tolist()
+        assert columns.timestamps.tolist() == expected.timestamps.tolist()
+        assert (columns.first_event, columns.last_event) == (expected.first_event, expected.last_event)
