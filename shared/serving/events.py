@@ -16,6 +16,7 @@ from shared.columns import CLIENT_ID
 from shared.event import Path, ScoringEvent, Timings, job_event_id, new_id
 from shared.pseudonym import Pseudonymiser
 from shared.scorer import ScoreResult
+from shared.store.mapping import storable_features
 
 RawInput = bytes | str | Mapping[str, Any] | None
 MESSAGE_MAX_CHARS = 2000
@@ -133,8 +134,15 @@ class EventBuilder:
     def failed(self, path: Path, features: dict[str, Any], client_id: Any, error_type: str, message: str,
                request_id: str | None, model_version: str | None, timings: Timings,
                job_id: str | None = None) -> str:
-        """Publish one application we failed to score (our fault); returns its event id."""
+        """Publish one application we failed to score (our fault); returns its event id.
+
+        Fields the store's mapping would refuse (a job's application is not validated before
+        it fails) are left out and named in the message, so the event is stored, not dead-lettered.
+        """
         self._count(error_type)
+        features, dropped = storable_features(features)
+        if dropped:
+            message = f"{message} (fields not stored, not valid: {', '.join(sorted(dropped)[:20])})"
         event_id = new_id()
         self.publisher.publish(ScoringEvent(
             event_id=event_id, path=path, status="error", model_version=model_version, request_id=request_id,

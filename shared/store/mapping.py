@@ -286,6 +286,28 @@ def _check_explanation(value: Any) -> None:
             raise DocumentError(f"explanation.{name}: unknown field (strict mapping)")
 
 
+def storable_features(features: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The fields the strict mapping accepts, and the names of those it would refuse.
+
+    For an event whose features were never validated (a job that failed before its
+    applications were), so that the event is stored without them rather than refused whole.
+    """
+    specs = _feature_specs()
+    kept: dict[str, Any] = {}
+    dropped: list[str] = []
+    for name, value in features.items():
+        spec = specs.get(name)
+        try:
+            if spec is None:
+                raise DocumentError(name)
+            _check_value(name, value, spec)
+        except DocumentError:
+            dropped.append(str(name))
+            continue
+        kept[name] = value
+    return kept, dropped
+
+
 @cache
 def _feature_specs() -> dict[str, dict[str, Any]]:
     return {c.name: feature_mapping(c) for c in feature_columns()}
