@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import signal
 import statistics
 import subprocess
@@ -43,6 +44,17 @@ def bundle_dir() -> Path:
     """The bundle the benchmarks load: ``MODEL_DIR`` or models/default."""
     path = Path(os.environ.get("MODEL_DIR", "models/default"))
     return path if path.is_absolute() else ROOT / path
+
+
+def renamed_bundle(root: Path, version: str) -> Path:
+    """A copy of the benchmarks' bundle under ``root/version`` whose metadata says ``version``: the same
+    model under another name (a champion or challenger to publish)."""
+    target = root / version
+    shutil.copytree(bundle_dir(), target)
+    meta = json.loads((target / "metadata.json").read_text())
+    meta["version"] = version
+    (target / "metadata.json").write_text(json.dumps(meta))
+    return target
 
 
 def bundle_info(path: Path | None = None) -> dict[str, Any]:

@@ -29,13 +29,13 @@ import redis
 
 from benchmarks.common import (
     BENCH_API_KEY,
-    bundle_dir,
     bundle_info,
     drop_streams,
     free_port,
     log,
     machine,
     md_table,
+    renamed_bundle,
     write_results,
 )
 from benchmarks.payloads import ensure_payloads
@@ -45,14 +45,6 @@ from shared.champion import CHAMPION_CHANNEL, CHAMPION_KEY, ChampionNotice
 
 STREAM = "bench:promotion:events"
 
-
-def _copy(version: str, root: Path) -> Path:
-    target = root / version
-    shutil.copytree(bundle_dir(), target)
-    meta = json.loads((target / "metadata.json").read_text())
-    meta["version"] = version
-    (target / "metadata.json").write_text(json.dumps(meta))
-    return target
 
 
 def _model_version(port: int) -> str | None:
@@ -89,8 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     client = redis.Redis.from_url(REDIS_URL)
     scratch = Path(tempfile.mkdtemp(prefix="bench-promotion-"))
     original = bundle_info()["version"]
-    candidate = _copy(f"{original}-candidate", scratch)
-    previous = _copy(str(original), scratch)
+    candidate = renamed_bundle(scratch, f"{original}-candidate")
+    previous = renamed_bundle(scratch, str(original))
     port = free_port()
     runs: dict[str, Any] = {}
     seen: list[tuple[float, str | None]] = []

@@ -41,6 +41,7 @@ from benchmarks.common import (
     machine,
     md_table,
     median,
+    renamed_bundle,
     write_results,
 )
 from benchmarks.payloads import ensure_payloads
@@ -50,14 +51,6 @@ from shared.champion import CHALLENGER_CHANNEL, CHALLENGER_KEY, ChampionNotice
 
 ES_URL = os.environ.get("ELASTICSEARCH_URL", "http://127.0.0.1:9200")
 
-
-def _challenger(root: Path) -> Path:
-    target = root / "challenger"
-    shutil.copytree(bundle_dir(), target)
-    meta = json.loads((target / "metadata.json").read_text())
-    meta["version"] = f"{meta['version']}-challenger"
-    (target / "metadata.json").write_text(json.dumps(meta))
-    return target
 
 
 def _publish(client: redis.Redis, bundle: Path | None) -> None:
@@ -105,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     scratch = Path(tempfile.mkdtemp(prefix="bench-shadow-"))
     prefix = f"bench-shadow-{uuid.uuid4().hex[:6]}"
     stream = f"bench:shadow:{prefix}"
-    challenger = _challenger(scratch)
+    challenger = renamed_bundle(scratch, f"{bundle_info()['version']}-challenger")
     port = free_port()
     runs: dict[str, list[dict[str, Any]]] = {"no challenger": [], "challenger": []}
     indexer_cpu: dict[str, list[float]] = {"no challenger": [], "challenger": []}
