@@ -267,9 +267,9 @@ def _move(args: argparse.Namespace) -> int:
     announce.record(move)
     notice = announce.publish(move)
     if move.action == "promote":
-        challenger = registry.alias_version(registry.client(), "challenger")
-        announce.publish_challenger(challenger, registry.bundle_uri(registry.client(), challenger)
-                                    if challenger else None)
+        mlflow_client = registry.client()
+        challenger = registry.alias_version(mlflow_client, "challenger")
+        announce.publish_challenger(challenger, registry.bundle_uri(mlflow_client, challenger) if challenger else None)
     print(f"{move.action}: champion v{move.from_version} -> v{move.to_version}"
           + (" (forced past the gate)" if move.forced else "")
           + ("; serving processes notified through Redis" if notice else ""))

@@ -40,7 +40,7 @@ def publish(move: Move, settings: BaseServiceSettings | None = None) -> Champion
         return None
     from shared.redis_client import make_redis
 
-    notice = ChampionNotice(move.to_version, move.bundle_uri, move.action, move.document()["timestamp"])
+    notice = ChampionNotice(move.to_version, move.bundle_uri, move.action, move.timestamp)
     client = make_redis(settings, socket_timeout=5)
     try:
         client.set(CHAMPION_KEY, notice.to_json())

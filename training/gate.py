@@ -25,11 +25,12 @@ from typing import Any
 
 import numpy as np
 import orjson
-from sklearn.metrics import roc_auc_score
 
 from shared.columns import CLIENT_ID, feature_names
 from shared.fairness import fairness_report
 from shared.scorer import Scorer
+from training.threshold import Costs
+from training.threshold import evaluate as threshold_metrics
 
 EVALUATION_SEED = 20_261_207
 EVALUATION_ROWS = 20_000
@@ -129,20 +130,20 @@ def evaluate(bundle_dir: Path, records: Sequence[dict[str, Any]]) -> dict[str, A
     applications = [{k: v for k, v in r.items() if k != "TARGET"} for r in records]
     results = scorer.score_batch(applications)
     probability = np.asarray([r.probability for r in results])
-    approved = np.asarray([r.decision == "approved" for r in results])
     threshold = scorer.metadata["threshold"]
-    fn = int((approved & (labels == 1)).sum())  # a missed default: approved, then defaulted
-    fp = int(((~approved) & (labels == 0)).sum())
-    cost = (float(threshold.get("cost_fn", 10.0)) * fn + float(threshold.get("cost_fp", 1.0)) * fp) / len(labels)
+    costs = Costs(fn=float(threshold.get("cost_fn", 10.0)), fp=float(threshold.get("cost_fp", 1.0)))
+    # the metrics the build reports at its threshold, with the served decision rule (refused when p >= threshold)
+    metrics = threshold_metrics(labels, probability, scorer.threshold, costs)
+    approved = probability < scorer.threshold
     fairness = fairness_report(
         [a.get("CODE_GENDER") for a in applications], [a.get("DAYS_BIRTH") for a in applications],
         approved.tolist(), labels.astype(bool).tolist(),
     )
     return {
         "bundle_version": scorer.model_version,
-        "auc": float(roc_auc_score(labels, probability)),
-        "cost_per_application": cost,
-        "approval_rate": float(approved.mean()),
+        "auc": metrics["auc"],
+        "cost_per_application": metrics["cost_per_application"],
+        "approval_rate": 1.0 - metrics["refusal_rate"],
         "disparate_impact": fairness["disparate_impact"],
         "rows": len(labels),
     }

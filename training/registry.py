@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -55,13 +55,18 @@ class Move:
     forced: bool = False
     gate: dict[str, Any] | None = None
     bundle_uri: str | None = None
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))  # when the move happened
+
+    @property
+    def timestamp(self) -> str:
+        """``at`` as stored: ISO-8601 UTC with milliseconds and a Z."""
+        return self.at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
     def document(self) -> dict[str, Any]:
         """The model event stored for this move."""
-        now = datetime.now(UTC)
         return {
-            "model_event_id": f"{now:%Y%m%d%H%M%S}-{random.getrandbits(32):08x}",
-            "timestamp": now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "model_event_id": f"{self.at:%Y%m%d%H%M%S}-{random.getrandbits(32):08x}",
+            "timestamp": self.timestamp,
             "action": self.action, "from_version": self.from_version, "to_version": self.to_version,
             "forced": self.forced, "gate": self.gate, "bundle_uri": self.bundle_uri,
         }
