@@ -136,3 +136,17 @@ def test_register_an_existing_bundle(registry: dict[str, object], tiny_bundle: P
         assert main(["register", "--bundle", str(bundle), "--json"]) == 0
         assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == expected
     assert main(["register", "--bundle", str(tmp_path)]) == 2  # not a bundle: one-line error
+
+
+def test_bad_promote_arguments_are_one_line_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.chdir(tmp_path)
+    assert main(["promote", "--evaluation-data", str(tmp_path / "missing.csv")]) == 2  # before any MLflow call
+    assert "no such file" in capsys.readouterr().err
+    assert main(["promote", "--version", "99"]) == 2  # an empty registry has no version 99
+    assert "no version 99" in capsys.readouterr().err
+    assert main(["promote"]) == 2  # nor a challenger
+    assert "challenger" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # argparse: --version and --alias exclude each other
+        main(["promote", "--version", "1", "--alias", "challenger"])
