@@ -74,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--events", type=int, default=10_000, help="events per side and round")
     parser.add_argument("--batch-size", type=int, default=INDEXER_BATCH_SIZE)
+    parser.add_argument("--warmup", type=int, default=2, help="rounds run first and not counted (JIT warm-up)")
     parser.add_argument("--settle", type=float, default=3.0, help="seconds after each round still charged to it")
     parser.add_argument("--name", default="es-writes")
     args = parser.parse_args(argv)
@@ -90,11 +91,11 @@ def main(argv: list[str] | None = None) -> int:
         store.setup()
         if name == "A":
             store.client.indices.put_index_template(name=f"{store.prefix}-events", **old(store.prefix))
-    events = realistic_events(args.events * args.rounds * 2)
+    events = realistic_events(args.events * (args.rounds + args.warmup) * 2)
     rows: dict[str, list[dict[str, float]]] = {"A": [], "B": []}
     try:
         position = 0
-        for round_no in range(args.rounds):
+        for round_no in range(-args.warmup, args.rounds):
             for name in ("A", "B") if round_no % 2 == 0 else ("B", "A"):
                 batch = events[position:position + args.events]
                 position += args.events
@@ -107,9 +108,11 @@ def main(argv: list[str] | None = None) -> int:
                 wall = time.perf_counter() - started
                 time.sleep(args.settle)
                 cpu = sum(server.cpu_times()[:2]) - cpu0
-                rows[name].append({"es_cpu_us_per_event": round(1e6 * cpu / len(batch), 1),
-                                   "bulk_events_per_s": round(len(batch) / wall), "loadavg1": os.getloadavg()[0]})
-                log(f"round {round_no + 1} side {name}: {rows[name][-1]}")
+                row = {"es_cpu_us_per_event": round(1e6 * cpu / len(batch), 1),
+                       "bulk_events_per_s": round(len(batch) / wall), "loadavg1": round(os.getloadavg()[0], 2)}
+                log(f"round {round_no + 1} side {name}{' (warm-up)' if round_no < 0 else ''}: {row}")
+                if round_no >= 0:
+                    rows[name].append(row)
         sizes = {}
         for name, store in sides.items():
             store.client.indices.flush(index=f"{store.prefix}-events-*")
@@ -132,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     markdown = (f"# Elasticsearch CPU per stored event: index template A/B\n\n`{command}`\n\n"
                 f"A: the template of `{args.before}`; B: this tree's. {args.events} events per side and round, "
                 f"bulks of {args.batch_size}, {args.rounds} interleaved rounds, each charged with the "
-                f"{args.settle:g} s after it; medians. Load average at the end {machine()['loadavg']}.\n\n"
+                f"{args.settle:g} s after it, after {args.warmup} warm-up rounds not counted; "
+                f"medians. Load average at the end {machine()['loadavg']}.\n\n"
                 + md_table(["side", "ES CPU µs per event", "bulk events/s", "bytes per event (flushed, unmerged)"],
                            [[n, s["es_cpu_us_per_event"], s["bulk_events_per_s"], s["bytes_per_event_unmerged"]]
                             for n, s in summary.items()])

@@ -86,9 +86,30 @@ def feature_mapping(column: Column) -> dict[str, Any]:
     return {"type": "float"}
 
 
+# The features read from doc values (``shared.store.elastic_outcomes.SUMMARY_FIELDS``): they keep them.
+DOC_VALUE_FEATURES = ("CODE_GENDER", "DAYS_BIRTH")
+
+
+def stored_feature_mapping(column: Column) -> dict[str, Any]:
+    """The mapping of one feature inside stored events: its type, kept in ``_source`` only.
+
+    No query filters, sorts or aggregates on a feature: the drift, the dashboard, the export
+    and the shadow comparison read them from ``_source``, and the outcome summaries read
+    :data:`DOC_VALUE_FEATURES` from doc values, which those keep. Without an index and doc
+    values for the other features, Elasticsearch spends less CPU per stored event and the
+    events take less disk (measured in ``docs/optimisation.md``). The types still check
+    every value (the mapping stays strict); a new query on another feature needs its doc
+    values back (a template change, for the indices created after it).
+    """
+    mapping = {**feature_mapping(column), "index": False}
+    if column.name not in DOC_VALUE_FEATURES:
+        mapping["doc_values"] = False
+    return mapping
+
+
 def events_mapping() -> dict[str, Any]:
     """The strict mapping of event documents (``ScoringEvent.to_dict()``)."""
-    features = {c.name: feature_mapping(c) for c in feature_columns()}
+    features = {c.name: stored_feature_mapping(c) for c in feature_columns()}
     timings = {name: {"type": "float"} for name in TIMING_FIELDS}
     return {
         "dynamic": "strict",

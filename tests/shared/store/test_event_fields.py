@@ -46,3 +46,15 @@ def test_an_event_survives_the_sqlite_row_round_trip() -> None:
         columns = sqlite_schema.TABLE_COLUMNS.split(", ")
         selected = [row[columns.index(c)] for c in sqlite_schema.DOC_COLUMNS.split(", ")]
         assert sqlite_schema.row_to_event(selected) == doc
+
+
+def test_the_features_read_from_doc_values_keep_them_and_no_feature_is_indexed() -> None:
+    from shared.store.elastic_outcomes import SUMMARY_FIELDS
+    from shared.store.mapping import DOC_VALUE_FEATURES
+
+    features = events_mapping()["properties"]["features"]["properties"]
+    read = {f.removeprefix("features.") for f in SUMMARY_FIELDS if isinstance(f, str) and f.startswith("features.")}
+    assert read and read <= set(DOC_VALUE_FEATURES)
+    for name, spec in features.items():
+        assert spec["index"] is False
+        assert spec.get("doc_values", True) is (name in DOC_VALUE_FEATURES)
