@@ -273,6 +273,8 @@ class Indexer:
             logger.warning("indexer: could not trim %s: %s: %s", self.stream, type(exc).__name__, exc)
 
     def _process(self, entries: Sequence[Entry]) -> int:
+        if self.shadow is None:
+            return self._process_raw(entries)
         started = time.perf_counter()
         docs: list[dict[str, Any]] = []
         doc_entries: list[bytes] = []
@@ -304,6 +306,33 @@ class Indexer:
         retry = _entries_for(result.retry, docs, doc_entries)
         for entry_id, reason in _entries_for(result.failed, docs, doc_entries).items():
             dead[entry_id] = reason
+        return self._settle(entries, result, retry, dead, raws, trimmed, started)
+
+    def _process_raw(self, entries: Sequence[Entry]) -> int:
+        """:meth:`_process` without decoding: the store takes the entries' bytes as they are (no shadow scoring)."""
+        started = time.perf_counter()
+        raw_entries: list[bytes] = []
+        raws: list[bytes] = []
+        trimmed: list[bytes] = []
+        for entry_id, fields in entries:
+            if not fields:  # pending, but trimmed from the stream (MAXLEN) before we stored it
+                trimmed.append(entry_id)
+                continue
+            raws.append(fields.get(b"event", b""))
+            raw_entries.append(entry_id)
+        try:
+            result = self.store.index_raw_events(raws) if raws else IndexResult()
+        except Exception as exc:  # StoreUnavailableError, or anything else: keep the entries, retry later
+            self._retry_later(len(entries), f"{type(exc).__name__}: {exc}")
+            return 0
+        retry = _by_position(result.retry, raw_entries)
+        dead = _by_position(result.failed, raw_entries)
+        by_entry = dict(zip(raw_entries, raws, strict=True)) if dead else {}  # the dead letters carry their bytes
+        return self._settle(entries, result, retry, dead, by_entry, trimmed, started)
+
+    def _settle(self, entries: Sequence[Entry], result: IndexResult, retry: dict[bytes, str],
+                dead: dict[bytes, str], raws: dict[bytes, bytes], trimmed: list[bytes], started: float) -> int:
+        """Acknowledge what is stored or dead-lettered, keep what is to retry, count and log the batch."""
         ack = [entry_id for entry_id, _ in entries if entry_id not in retry]
         self._acknowledge(ack, dead, raws)
         if trimmed:
@@ -408,6 +437,16 @@ def _parse_id(entry_id: str) -> StreamId:
     """``"1700000000000-3"`` -> ``(1700000000000, 3)``, which compares as Redis orders ids."""
     ms, _, seq = entry_id.partition("-")
     return int(ms), int(seq or 0)
+
+
+def _by_position(by_key: dict[str, str], entry_ids: list[bytes]) -> dict[bytes, str]:
+    """Stream entry ids of the results keyed ``<document N>`` (N: position in ``entry_ids``)."""
+    found: dict[bytes, str] = {}
+    for key, reason in by_key.items():
+        position = key.removeprefix("<document ").removesuffix(">")
+        if position.isdigit() and int(position) < len(entry_ids):
+            found[entry_ids[int(position)]] = reason
+    return found
 
 
 def _entries_for(by_event: dict[str, str], docs: list[dict[str, Any]], doc_entries: list[bytes]) -> dict[bytes, str]:

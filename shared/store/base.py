@@ -117,6 +117,39 @@ class EventStore(OutcomeStore):
     def index_events(self, events: Sequence[Mapping[str, Any]]) -> IndexResult:
         """Store events (``ScoringEvent.to_dict()``), keyed by ``event_id``: a replay overwrites, never duplicates."""
 
+    def index_raw_events(self, raws: Sequence[bytes]) -> IndexResult:
+        """Store events given as their JSON bytes (as the event stream carries them).
+
+        The same as :meth:`index_events` on the decoded documents, except that ``failed`` and
+        ``retry`` are keyed by position, ``"<document N>"`` with N the index in ``raws``; bytes
+        that are not a JSON object are ``failed`` as ``"undecodable: ..."``. An adapter may store
+        the bytes as they are, without decoding them (Elasticsearch does).
+        """
+        from shared.store.raw_events import decode_event
+
+        result = IndexResult()
+        docs: list[dict[str, Any]] = []
+        positions: list[int] = []
+        for position, raw in enumerate(raws):
+            try:
+                docs.append(decode_event(raw))
+            except ValueError as exc:
+                result.failed[f"<document {position}>"] = f"undecodable: {exc}"
+                continue
+            positions.append(position)
+        if not docs:
+            return result
+        stored = self.index_events(docs)
+        result.indexed = stored.indexed
+        for source, target in ((stored.failed, result.failed), (stored.retry, result.retry)):
+            if not source:
+                continue
+            for k, (doc, position) in enumerate(zip(docs, positions, strict=True)):
+                reason = source.get(str(doc.get("event_id"))) or source.get(f"<document {k}>")
+                if reason is not None:
+                    target[f"<document {position}>"] = reason
+        return result
+
     @abc.abstractmethod
     def count_events(self, window: TimeWindow | None = None, *, status: str | None = None,
                      path: str | None = None) -> int:

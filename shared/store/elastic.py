@@ -40,6 +40,7 @@ from shared.store.mapping import (
     side_index_body,
 )
 from shared.store.personal import AUDIT_INDEX
+from shared.store.raw_events import decode_event, raw_event_key
 
 PAGE = 10_000  # hits per page: Elasticsearch's default max_result_window
 READ_THREADS = 2  # concurrent page reads of a big sample (the server fetches while the client parses)
@@ -239,21 +240,65 @@ class ElasticsearchEventStore(ElasticPersonalData, ElasticOutcomes, EventStore):
             body += orjson.dumps({"index": {"_index": self.events_index(moment), "_id": event_id}})
             body += b"\n" + source + b"\n"
             ids.append(event_id)
-        if not ids:
+        return self._bulk(body, ids, result)
+
+    @translate_errors
+    def index_raw_events(self, raws: Sequence[bytes]) -> IndexResult:
+        """Bulk-index events given as their JSON bytes, each stored as it is (``_source``), ``_id = event_id``.
+
+        The id and day are read from the end of the bytes (:func:`shared.store.raw_events.raw_event_key`);
+        bytes of another shape are decoded and written as :meth:`index_events` does. Results are keyed
+        ``"<document N>"`` (see :meth:`EventStore.index_raw_events`).
+
+        Raises:
+            StoreUnavailableError: when the server does not answer (nothing is known stored).
+        """
+        result = IndexResult()
+        keys: list[str] = []
+        body = bytearray()
+        days: dict[str, bytes] = {}  # "YYYY.MM.DD" -> the start of the action line of that day's index
+        for position, raw in enumerate(raws):
+            key = f"<document {position}>"
+            found = raw_event_key(raw)
+            if found is None:
+                try:
+                    doc = decode_event(raw)
+                except ValueError as exc:
+                    result.failed[key] = f"undecodable: {exc}"
+                    continue
+                try:
+                    event_id, moment = event_key(doc)
+                    raw = orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY)
+                except (DocumentError, TypeError, AttributeError) as exc:
+                    result.failed[key] = f"document_parsing_exception: {exc}"
+                    continue
+                day = f"{common.as_utc(moment):%Y.%m.%d}"
+            else:
+                event_id, day = found
+            action = days.get(day)
+            if action is None:
+                action = days[day] = b'{"index":{"_index":' + orjson.dumps(f"{self.prefix}-events-{day}") + b',"_id":'
+            body += action + orjson.dumps(event_id) + b"}}\n" + raw + b"\n"
+            keys.append(key)
+        return self._bulk(body, keys, result)
+
+    def _bulk(self, body: bytearray, keys: list[str], result: IndexResult) -> IndexResult:
+        """Send one bulk body of ``len(keys)`` index actions; each item's outcome recorded under its key."""
+        if not keys:
             return result
         response = self.client.bulk(operations=bytes(body), filter_path=_BULK_FILTER)  # type: ignore[arg-type]
         if not response.get("errors"):
-            result.indexed = len(ids)
+            result.indexed += len(keys)
             return result
-        for event_id, item in zip(ids, response["items"], strict=True):
+        for key, item in zip(keys, response["items"], strict=True):
             outcome = next(iter(item.values()))
             error = outcome.get("error")
             if not error:
                 result.indexed += 1
             elif classify_item_error(outcome.get("status", 500), error) == "retry":
-                result.retry[event_id] = item_reason(error)
+                result.retry[key] = item_reason(error)
             else:
-                result.failed[event_id] = item_reason(error)
+                result.failed[key] = item_reason(error)
         return result
 
     def _query(self, window: TimeWindow | None = None, status: str | None = None, path: str | None = None,
