@@ -65,7 +65,7 @@ def start_stack(run_id: str, port: int, dash_port: int, log_path: Path, settle_s
            "ES_INDEX_PREFIX": run_id, "EVENTS_STREAM": f"{run_id}:events", "QUEUE_NAME": run_id,
            "SPOOL_DIR": str(RESULTS / "bench" / run_id / "spool"), "REPORTS_DIR": str(RESULTS / "bench" / run_id)}
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    out = log_path.open("wb")
+    out = log_path.open("ab")  # appending: the gateway writes its lines to it directly (scripts/stack.sh)
     log(f"starting the stack (scripts/stack.sh, prefix {run_id}, API port {port}); output in {log_path}")
     proc = subprocess.Popen(["bash", str(ROOT / "scripts" / "stack.sh")], cwd=ROOT, env=env, stdout=out,
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
@@ -136,11 +136,18 @@ class Counter:
 
 
 def measure(url: str, counter: Counter, find: Callable[[], dict[int, str]], duration: int, connections: int,
-            deadline_s: float) -> dict[str, Any]:
+            deadline_s: float, idle_s: float) -> dict[str, Any]:
     """wrk, then the wait until everything is stored; CPU seconds of each component over the whole span."""
     bodies = ensure_payloads()["applications"]
-    published0, stored0 = counter.published(), counter.stored()
     processes = find()
+    idle: dict[str, float] = {}
+    if idle_s > 0:  # the stack without traffic: its idle cost, and the shared servers' other work
+        cpu0, busy0 = procs.cpu_snapshot(processes), procs.machine_busy_seconds()
+        time.sleep(idle_s)
+        idle = procs.cpu_by_component(processes, cpu0, procs.cpu_snapshot(processes))
+        idle = {name: round(seconds / idle_s, 3) for name, seconds in idle.items()}
+        idle["machine"] = round((procs.machine_busy_seconds() - busy0) / idle_s, 3)
+    published0, stored0 = counter.published(), counter.stored()
     cpu0, busy0 = procs.cpu_snapshot(processes), procs.machine_busy_seconds()
     started = time.monotonic()
     log(f"wrk: {duration} s at {connections} connections on {url}/v1/score")
@@ -176,6 +183,7 @@ def measure(url: str, counter: Counter, find: Callable[[], dict[int, str]], dura
         "stored_after_s": None if stored_at is None else round(stored_at - load_end, 2),
         "span_s": round(span, 1), "cpu_s": cpu, "machine_busy_s": round(busy, 1),
         "other_processes_cpu_s": round(busy - sum(cpu.values()), 1),
+        "idle_cores": idle, "idle_s": idle_s,
     }
 
 
@@ -219,6 +227,13 @@ def report(run: dict[str, Any], args: argparse.Namespace, load: list[float], run
         f"the machine was busy {run['machine_busy_s']} CPU s in that span, {run['other_processes_cpu_s']} of them "
         "in processes outside this list (other work on the machine). Redis and Elasticsearch are shared servers.\n\n"
         + md_table(["component", "CPU s", "CPU µs per stored event", f"cores at {TARGET_RPS:,}/s"], rows))
+    if run.get("idle_cores"):
+        idle = run["idle_cores"]
+        markdown += (f"\n## Without traffic\n\nCores used by each component over {run['idle_s']:g} s just before the "
+                     "load, the stack up and idle (Redis and Elasticsearch: including other work on these shared "
+                     f"servers; the whole machine: {idle.get('machine')} cores).\n\n"
+                     + md_table(["component", "cores"], [[name, idle[name]] for name in procs.COMPONENTS
+                                                         if name in idle]))
     return data, markdown
 
 
@@ -229,6 +244,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--settle", type=float, default=100.0,
                         help="seconds after the stack's start before the load (its scheduler's first runs)")
+    parser.add_argument("--idle", type=float, default=10.0,
+                        help="seconds measured without traffic before the load (the idle cost of each component)")
     parser.add_argument("--deadline", type=float, default=120.0, help="longest wait for the events after the load")
     parser.add_argument("--attach", help="base URL of a stack started elsewhere (no stack is started)")
     parser.add_argument("--api-key", default=BENCH_API_KEY, help="with --attach")
@@ -253,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
         servers = procs.server_pids(redis_url, es_url)
         load = [round(x, 2) for x in os.getloadavg()]
         run = measure(url, counter, lambda: procs.stack_processes(proc.pid if proc else None, servers),
-                      args.duration, args.connections, args.deadline)
+                      args.duration, args.connections, args.deadline, args.idle)
     finally:
         if proc is not None:
             stop_stack(proc)
