@@ -58,7 +58,7 @@ TARGET_STORED_S = 5.0
 
 
 def start_stack(run_id: str, port: int, dash_port: int, log_path: Path, settle_s: float,
-                timeout_s: float = 240.0) -> subprocess.Popen[bytes]:
+                timeout_s: float = 240.0, root: Path = ROOT) -> subprocess.Popen[bytes]:
     """``scripts/stack.sh`` in its own session, its output in ``log_path``; returns once the stack is ready
     and its scheduler has been up ``settle_s`` seconds."""
     env = {**os.environ, "PORT": str(port), "DASH_PORT": str(dash_port), "API_KEYS": BENCH_API_KEY,
@@ -66,8 +66,8 @@ def start_stack(run_id: str, port: int, dash_port: int, log_path: Path, settle_s
            "SPOOL_DIR": str(RESULTS / "bench" / run_id / "spool"), "REPORTS_DIR": str(RESULTS / "bench" / run_id)}
     log_path.parent.mkdir(parents=True, exist_ok=True)
     out = log_path.open("ab")  # appending: the gateway writes its lines to it directly (scripts/stack.sh)
-    log(f"starting the stack (scripts/stack.sh, prefix {run_id}, API port {port}); output in {log_path}")
-    proc = subprocess.Popen(["bash", str(ROOT / "scripts" / "stack.sh")], cwd=ROOT, env=env, stdout=out,
+    log(f"starting the stack ({root}/scripts/stack.sh, prefix {run_id}, API port {port}); output in {log_path}")
+    proc = subprocess.Popen(["bash", str(root / "scripts" / "stack.sh")], cwd=root, env=env, stdout=out,
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     out.close()
     started = time.monotonic()
@@ -254,9 +254,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default="stack", help="result file name under docs/results/")
     args = parser.parse_args(argv)
     ensure_wrk()
+    run, load, run_id = run_once(args)
+    data, markdown = report(run, args, load, run_id)
+    write_results(args.name, data, markdown)
+    print(markdown)
+    return 0
+
+
+def run_once(args: argparse.Namespace, root: Path = ROOT) -> tuple[dict[str, Any], list[float], str]:
+    """One measured run: the stack of ``root`` started (or the one of ``--attach``), loaded, stopped.
+
+    Returns:
+        The figures of :func:`measure`, the load average before the load, and the run's id (index prefix).
+    """
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     es_url = os.environ.get("ELASTICSEARCH_URL", "http://127.0.0.1:9200")
-    load = [round(x, 2) for x in os.getloadavg()]
     proc = None
     if args.attach:
         url, run_id, stream, prefix = args.attach.rstrip("/"), args.prefix, args.stream, args.prefix
@@ -264,7 +276,8 @@ def main(argv: list[str] | None = None) -> int:
         run_id = f"bench-stack-{int(time.time())}"
         stream, prefix, port = f"{run_id}:events", run_id, free_port()
         url = f"http://127.0.0.1:{port}"
-        proc = start_stack(run_id, port, free_port(), RESULTS / "bench" / "logs" / f"{run_id}.log", args.settle)
+        proc = start_stack(run_id, port, free_port(), RESULTS / "bench" / "logs" / f"{run_id}.log", args.settle,
+                           root=root)
     counter = Counter(redis_url, es_url, stream, prefix, os.environ.get("INDEXER_GROUP", "indexer"))
     try:
         servers = procs.server_pids(redis_url, es_url)
@@ -275,10 +288,7 @@ def main(argv: list[str] | None = None) -> int:
         if proc is not None:
             stop_stack(proc)
             _clean(redis_url, es_url, run_id, stream)
-    data, markdown = report(run, args, load, run_id)
-    write_results(args.name, data, markdown)
-    print(markdown)
-    return 0
+    return run, load, run_id
 
 
 def _clean(redis_url: str, es_url: str, prefix: str, stream: str) -> None:
