@@ -181,7 +181,13 @@ main() {
     say "starting gateway ($WEB_CONCURRENCY processes), worker pool ($WORKER_PROCESSES), indexer, monitoring-scheduler, dashboard"
     say "Redis $REDIS_URL, Elasticsearch $ELASTICSEARCH_URL (index prefix ${ES_INDEX_PREFIX:-scoring}), model $MODEL_DIR"
 
-    STACK_RUN_ID=$run_id "$VENV/bin/honcho" start --env /dev/null --procfile "$ROOT/Procfile" "${colour[@]}" &
+    # honcho's own output written one whole line per write (its print() writes the line and the
+    # line break apart when PYTHONUNBUFFERED is set), so that the gateway's lines, written to the
+    # same output directly, never land inside one of them
+    STACK_RUN_ID=$run_id "$VENV/bin/python" -c 'import sys
+sys.stdout.reconfigure(write_through=False)
+from honcho.command import main
+main()' start --env /dev/null --procfile "$ROOT/Procfile" "${colour[@]}" &
     honcho_pid=$!
     # honcho stops every process on SIGINT/SIGTERM: forward ours to it (a background job of a
     # non-interactive shell ignores the terminal's SIGINT, and a SIGTERM to this script would
