@@ -37,7 +37,7 @@ def _run_indexer(settings: WorkerSettings) -> None:
     indexer = indexer_module.Indexer(
         redis=redis, store=store, stream=settings.events_stream,
         group=settings.indexer_group, consumer=settings.indexer_consumer, batch_size=settings.indexer_batch_size,
-        block_ms=settings.indexer_block_ms, shadow=shadow,
+        block_ms=settings.indexer_block_ms, linger_ms=settings.indexer_linger_ms, shadow=shadow,
     )
     start_reporter("indexer")
     logger.info("indexer starting", extra={"stream": settings.events_stream, "consumer": settings.indexer_consumer})

@@ -10,6 +10,7 @@ from pydantic import Field
 from shared.settings import BaseServiceSettings
 
 INDEXER_BLOCK_MS = 1000  # also the default of an Indexer built without settings
+INDEXER_LINGER_MS = 200
 
 
 class WorkerSettings(BaseServiceSettings):
@@ -27,6 +28,10 @@ class WorkerSettings(BaseServiceSettings):
     rq_log_level: str = Field(default="WARNING", description="RQ's own per-job log lines are INFO")
     indexer_consumer: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
     indexer_block_ms: int = Field(default=INDEXER_BLOCK_MS, ge=1)
+    indexer_linger_ms: int = Field(
+        default=INDEXER_LINGER_MS, ge=0,
+        description="after a batch smaller than INDEXER_BATCH_SIZE, how long a consumer lets events gather before "
+                    "its next read (fewer, larger bulks: less CPU per event; 0 = read again at once)")
 
     @property
     def worker_ttl(self) -> int:

@@ -269,3 +269,16 @@ def test_entries_cut_before_the_indexer_read_them_are_counted_logged_and_recorde
     while indexer.run_once():
         pass
     assert indexer.totals["lost"] == 65 == 90 - store.count_events()
+
+
+def test_a_short_batch_lets_the_next_one_gather(redis: fakeredis.FakeRedis, store: FlakyStore) -> None:
+    indexer = make_indexer(redis, store, linger_ms=200)
+    assert indexer.pause_after(50) == 0.0  # a full batch: more may be waiting, read at once
+    assert indexer.pause_after(0) == 0.0  # an empty read has waited in Redis already
+    assert indexer.pause_after(7) == 0.2
+    assert make_indexer(redis, store, linger_ms=0).pause_after(7) == 0.0
+    store.down = True
+    publish(redis, [make_event(event_id="e1")])
+    assert indexer.run_once() == 0
+    assert indexer.pause_after(0) == indexer.backoff_s > 0  # the store is down: the back-off rules
+    assert indexer._sibling(1).linger_s == 0.2
