@@ -14,7 +14,7 @@ TOOLS ?= $(HOME)/.cache/credit-scoring/tools
 HELM_VERSION ?= v4.3.2
 HELM := $(TOOLS)/bin/helm
 
-.PHONY: browser constraints help venv bundle run test test-unit test-integration test-cluster test-failover helm chart lint services services-stop services-status stack clean
+.PHONY: browser constraints help venv bundle run test test-unit test-integration test-cluster test-failover helm chart lint services services-stop services-status stack bench-stack clean
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -63,6 +63,9 @@ services-status:  ## say which server runs where
 
 stack: bundle  ## full stack without Docker: servers (started if down), gateway, workers, indexer, monitoring, dashboard
 	@PORT=$(PORT) DASH_PORT=$(DASH_PORT) MODEL_DIR=$(MODEL_DIR) VENV=$(VENV) bash scripts/stack.sh
+
+bench-stack: bundle  ## the whole stack under wrk (30 s, 16 connections): scored and stored applications/s, CPU by component
+	@MODEL_DIR=$(MODEL_DIR) $(PY) -m benchmarks.stack
 
 lint: venv  ## ruff, mypy, hadolint and actionlint (as the CI's lint job)
 	$(VENV)/bin/ruff check .
