@@ -93,8 +93,8 @@ DOC_VALUE_FEATURES = ("CODE_GENDER", "DAYS_BIRTH")
 def stored_feature_mapping(column: Column) -> dict[str, Any]:
     """The mapping of one feature inside stored events: its type, kept in ``_source`` only.
 
-    No query filters, sorts or aggregates on a feature: the drift, the dashboard, the export
-    and the shadow comparison read them from ``_source``, and the outcome summaries read
+    No query filters, sorts or aggregates on a feature: the drift, the dashboard and the
+    export read them from ``_source``, and the outcome summaries read
     :data:`DOC_VALUE_FEATURES` from doc values, which those keep. Without an index and doc
     values for the other features, Elasticsearch spends less CPU per stored event and the
     events take less disk (measured in ``docs/optimisation.md``). The types still check
