@@ -29,10 +29,14 @@ def test_template_is_strict_and_typed(es: ElasticsearchEventStore) -> None:
     mapping = body["template"]["mappings"]
     assert mapping["dynamic"] == "strict"
     features = mapping["properties"]["features"]["properties"]
-    assert features["NAME_CONTRACT_TYPE"] == {"type": "keyword"}
-    assert features["FLAG_MOBIL"] == {"type": "byte"}
-    assert features["AMT_CREDIT"] == {"type": "double"}
-    assert features["EXT_SOURCE_2"] == {"type": "float"}
+    # features: typed, kept in _source only (doc values only for those the outcome summaries read)
+    source_only = {"index": False, "doc_values": False}
+    assert features["NAME_CONTRACT_TYPE"] == {"type": "keyword", **source_only}
+    assert features["FLAG_MOBIL"] == {"type": "byte", **source_only}
+    assert features["AMT_CREDIT"] == {"type": "double", **source_only}
+    assert features["EXT_SOURCE_2"] == {"type": "float", **source_only}
+    assert features["CODE_GENDER"] == {"type": "keyword", "index": False}
+    assert features["DAYS_BIRTH"]["index"] is False and "doc_values" not in features["DAYS_BIRTH"]
     assert mapping["properties"]["raw_input"]["index"] is False
     assert f"{es.prefix}-events" in body["template"]["aliases"]
 
