@@ -251,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--api-key", default=BENCH_API_KEY, help="with --attach")
     parser.add_argument("--stream", default="scoring:events", help="with --attach: the event stream")
     parser.add_argument("--prefix", default="scoring", help="with --attach: the index prefix")
+    parser.add_argument("--attach-cwd", help="with --attach: the folder the stack runs in (default: this tree)")
     parser.add_argument("--name", default="stack", help="result file name under docs/results/")
     args = parser.parse_args(argv)
     ensure_wrk()
@@ -282,7 +283,8 @@ def run_once(args: argparse.Namespace, root: Path = ROOT) -> tuple[dict[str, Any
     try:
         servers = procs.server_pids(redis_url, es_url)
         load = [round(x, 2) for x in os.getloadavg()]
-        run = measure(url, counter, lambda: procs.stack_processes(proc.pid if proc else None, servers),
+        run = measure(url, counter, lambda: procs.stack_processes(proc.pid if proc else None, servers,
+                                                                  str(args.attach_cwd or root)),
                       args.duration, args.connections, args.deadline, args.idle)
     finally:
         if proc is not None:

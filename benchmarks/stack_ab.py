@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--deadline", type=float, default=120.0)
     parser.add_argument("--name", default="stack-ab")
     args = parser.parse_args(argv)
-    args.attach = None
+    args.attach = args.attach_cwd = None
     ensure_wrk()
     runs: dict[str, list[dict[str, Any]]] = {"A": [], "B": []}
     with tempfile.TemporaryDirectory() as tmp:

@@ -57,13 +57,14 @@ def server_pids(redis_url: str, es_url: str) -> dict[str, int]:
     return found
 
 
-def stack_processes(root_pid: int | None, servers: Mapping[str, int]) -> dict[int, str]:
+def stack_processes(root_pid: int | None, servers: Mapping[str, int], cwd: str | None = None) -> dict[int, str]:
     """Every process of the stack: pid -> component.
 
     Args:
         root_pid: the pid of ``scripts/stack.sh`` (None when attached to a stack started elsewhere:
-            the components are then found by command line among all processes).
+            the components are then found by command line among the processes working in ``cwd``).
         servers: Redis / Elasticsearch pids by name.
+        cwd: with ``root_pid`` None, the folder the stack was started from (``make stack``'s checkout).
     """
     found: dict[int, str] = {pid: name for name, pid in servers.items()}
     if root_pid is not None:
@@ -75,7 +76,8 @@ def stack_processes(root_pid: int | None, servers: Mapping[str, int]) -> dict[in
         found[root_pid] = "honcho"
         tops = [p for p in below if _safe_cmdline(p) and _component(_safe_cmdline(p))]
     else:
-        tops = [p for p in psutil.process_iter() if p.pid != os.getpid() and _component(_safe_cmdline(p))]
+        tops = [p for p in psutil.process_iter() if p.pid != os.getpid() and _component(_safe_cmdline(p))
+                and _cwd(p) == cwd]
         below = []
     for proc in below:
         found.setdefault(proc.pid, "honcho")  # honcho itself and the shells of stack.sh, unless named below
@@ -89,6 +91,13 @@ def stack_processes(root_pid: int | None, servers: Mapping[str, int]) -> dict[in
         except psutil.NoSuchProcess:
             continue
     return found
+
+
+def _cwd(proc: psutil.Process) -> str | None:
+    try:
+        return proc.cwd()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return None
 
 
 def _safe_cmdline(proc: psutil.Process) -> list[str]:
