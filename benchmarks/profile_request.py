@@ -103,8 +103,8 @@ async def _telemetry_costs(items: list[Any]) -> dict[str, float]:
     """
     import logging
 
-    from gateway.logs import configure_logging
     from gateway.metrics import GatewayMetrics
+    from shared.logs import configure_logging
 
     configure_logging("INFO")
     fields = {"request_id": "0" * 32, "method": "POST", "route": "/v1/score", "path": "/v1/score", "status": 200,
