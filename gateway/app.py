@@ -70,6 +70,9 @@ def create_app(settings: GatewaySettings | None = None, publisher_factory: Any =
         resources = await run_in_threadpool(build_resources, settings, gateway_metrics, publisher_factory,
                                            companion_factory)
         app.state.resources = resources
+        attach = getattr(resources.publisher, "attach_loop", None)
+        if attach is not None:  # the events of the requests go to Redis from this loop, no thread hand-off
+            attach()
         if settings.embedded:
             _reload_on_sighup(resources)
         stop_reporter = start_reporter("gateway", gateway_metrics.registry)  # this worker's CPU, memory, fds

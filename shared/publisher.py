@@ -16,6 +16,13 @@ stream ``{stream}:lost`` (which the monitoring alerts on) once Redis answers:
 never lost silently. Delivery is at least once: a batch that failed half-way
 may be sent twice, which the indexer's ``_id`` absorbs.
 
+A process that publishes from an asyncio event loop (the gateway) calls
+:meth:`EventPublisher.attach_loop` on it: the events published on that loop
+then go to the stream from the loop itself (:mod:`shared.stream_sender`), with
+no thread hand-off, while Redis answers and the thread has nothing queued or
+spooled; on any failure they come back to the queue above, and the thread
+sends or spools them.
+
 Client ids never reach the stream or the spool in clear: the free text of a
 failed attempt (``raw_input``, ``error_message``) goes through
 :class:`shared.pseudonym.Pseudonymiser` before it is serialised, whoever built
@@ -24,6 +31,7 @@ the event (a scored event has no free text, and costs one comparison).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import threading
@@ -39,6 +47,7 @@ from shared.event import ScoringEvent
 from shared.pseudonym import Pseudonymiser
 from shared.settings import EVENTS_STREAM_MAXLEN, SPOOL_DIR, SPOOL_MAX_BYTES
 from shared.spool import Spool
+from shared.stream_sender import LoopSender, loop_address
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +122,7 @@ class EventPublisher:
         self._drop_reason = ""
         self._stream_full = False
         self._thread: threading.Thread | None = None
+        self._sender: LoopSender | None = None
         if autostart:
             self.start()
 
@@ -145,6 +155,28 @@ class EventPublisher:
         self._thread.start()
         return self
 
+    def attach_loop(self) -> bool:
+        """Send the events published on the running event loop from that loop (call it on the loop).
+
+        Returns:
+            False when the Redis client is not a plain TCP redis-py client (Sentinel, TLS, a Unix
+            socket, fakeredis): every event then goes through the thread, as without this call.
+        """
+        address = loop_address(self.redis)
+        if address is None or self._sender is not None:
+            return False
+        timeout_s = address.pop("timeout_s")
+        self._sender = LoopSender(self, asyncio.get_running_loop(), stream=self.stream, maxlen=self.maxlen,
+                                  batch_size=self.batch_size, linger_s=self.linger_s, timeout_s=timeout_s,
+                                  retry_interval_s=self.retry_interval_s, **address)
+        self._sender.resume_soon()
+        return True
+
+    @property
+    def loop_active(self) -> bool:
+        """True while the events published on the attached event loop are sent from it (see :meth:`attach_loop`)."""
+        return self._sender is not None and self._sender.active
+
     # --- the caller's side (any thread, never blocks) ---------------------------
     def publish(self, event: ScoringEvent | Mapping[str, Any]) -> bool:
         """Queue one event for the stream; returns False when it had to be dropped (counted and logged)."""
@@ -157,6 +189,10 @@ class EventPublisher:
             log.error("event not serialisable, dropped: %s", exc)
             self._drop(1, "not serialisable")
             return False
+        sender = self._sender
+        if sender is not None and sender.active and threading.get_ident() == sender.thread_id:
+            sender.add(data)  # the event loop's own connection (shared.stream_sender)
+            return True
         with self._lock:
             if len(self._queue) >= self.queue_max or self._stopping.is_set():
                 full = True
@@ -206,7 +242,7 @@ class EventPublisher:
         ``stream_full`` (the stream is at ``maxlen``: events wait in the spool), ``last_error``."""
         with self._lock:
             return {
-                "pending": len(self._queue),
+                "pending": len(self._queue) + (self._sender.pending if self._sender is not None else 0),
                 "spooled": self._spool.count if self._spool else 0,
                 "dropped": self._dropped,
                 "published": self._published,
@@ -217,14 +253,19 @@ class EventPublisher:
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until the in-memory queue is empty (events published or spooled); True if it is."""
+        deadline = time.monotonic() + timeout
+        if self._sender is not None and not self._sender.drain(timeout):
+            return False
         self._wake.set()
-        return self._idle.wait(timeout)
+        return self._idle.wait(max(0.0, deadline - time.monotonic()))
 
     def close(self, timeout: float = 5.0) -> None:
         """Send or spool what is queued (for at most ``timeout`` s), stop the thread, release the spool.
 
         Events still in memory after the timeout are counted as dropped.
         """
+        if self._sender is not None:  # what the event loop holds comes back to the queue first
+            self._sender.close(timeout)
         self._stopping.set()
         self._wake.set()
         if self._thread is not None:
@@ -263,8 +304,32 @@ class EventPublisher:
             with self._lock:
                 if not self._queue:
                     self._idle.set()
+            if self._sender is not None and not self._sender.active and self._quiet():
+                self._sender.resume_soon()  # Redis answers and nothing waits here: the loop may send again
             if stopping:
                 return
+
+    # --- what the event loop's sender asks of the publisher ----------------------------------
+    def _quiet(self) -> bool:
+        """Nothing queued or spooled, Redis answering, the stream under its cap: the loop may send."""
+        spool = self._spool
+        return (self._idle.is_set() and self._redis_ok and not self._stream_full and not self._stopping.is_set()
+                and not (spool is not None and spool.count))
+
+    def _take_back(self, events: list[bytes], reason: str | None = None) -> None:
+        """Events the loop could not get acknowledged: first in the queue, for the thread to send or spool."""
+        if reason:
+            log.warning("events stream: %s; the publisher thread sends them again", reason)
+        if not events:
+            return
+        with self._lock:
+            self._queue.extendleft(reversed(events))  # never dropped here: they were accepted already
+            self._idle.clear()
+        self._wake.set()
+
+    def _acknowledged(self, count: int) -> None:
+        with self._lock:
+            self._published += count
 
     def _take(self) -> list[bytes]:
         with self._lock:
