@@ -34,13 +34,16 @@ from benchmarks.common import (
     free_port,
     log,
     machine,
+    md_table,
     write_results,
 )
 from benchmarks.payloads import ensure_payloads
+from benchmarks.request_budget import budget, table
 from benchmarks.servers import gateway
 from benchmarks.wrk import run_wrk
 
 PROFILE_DIR = RESULTS / "profile"
+RATE = 250  # py-spy samples per second
 
 
 def _frame(frame: str) -> str:
@@ -95,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         with server:
             url = f"http://127.0.0.1:{port}"
             run_wrk(url, bodies, 8, 3, api_key=BENCH_API_KEY)
-            spy_argv = [spy, "record", "--pid", str(server.pid), "--duration", str(args.duration), "--rate", "250",
+            spy_argv = [spy, "record", "--pid", str(server.pid), "--duration", str(args.duration), "--rate", str(RATE),
                         "--gil", "--format", "raw", "-o", str(raw)]
             # --native reads the C stacks, which needs the process paused at each sample
             spy_argv += ["--native"] if args.native else ["--nonblocking"]
@@ -105,13 +108,23 @@ def main(argv: list[str] | None = None) -> int:
     drop_streams("bench:events:profile")
     inclusive, own, samples = aggregate(raw)
     log(f"{samples} samples; {load['rps']} req/s during the profile")
+    steps, counted = budget(raw, _frame)
+    cpu_us = load.get("server_cpu_us_per_req")
+    rows = table(steps, counted, cpu_us)
+    # the time the GIL was held, per request, as sampled (py-spy --gil samples only the thread holding it)
+    gil_us = round(counted / RATE / max(1.0, load["rps"] * args.duration) * 1e6, 1)
     command = " ".join([".venv/bin/python -m benchmarks.live_profile", *(argv if argv is not None else sys.argv[1:])])
     data = {"machine": machine(), "bundle": bundle_info(), "samples": samples, "load": load, "inclusive": inclusive,
-            "self": own, "raw": str(raw), "command": command}
+            "self": own, "raw": str(raw), "budget": [{"step": step, "share_pct": share, "us_per_request": us}
+                                                     for step, share, us in rows],
+            "gil_us_per_request_sampled": gil_us, "command": command}
     markdown = (f"# Live profile of the gateway ({args.tag})\n\npy-spy --gil, {samples} samples over {args.duration} s "
                 f"at {args.connections} connections ({load['rps']} req/s, load average {load['loadavg1']}).\n\n"
                 "Self (% of GIL-holding samples):\n\n" + "\n".join(f"- {v}% {k}" for k, v in own[:20])
                 + "\n\nInclusive:\n\n" + "\n".join(f"- {v}% {k}" for k, v in inclusive[:30])
+                + f"\n\nWhere a request's {cpu_us} µs of server CPU go (each step's share of the samples, "
+                f"``benchmarks.request_budget``; the samples account for {gil_us} µs per request):\n\n"
+                + md_table(["step", "% of samples", "µs per request"], rows)
                 + f"\n\nCommand: `{command}`\n")
     write_results(f"live-profile-{args.tag}", data, markdown)
     print(markdown)
