@@ -45,3 +45,19 @@ def test_one_json_access_line_per_request(make_client: object, caplog: pytest.Lo
     assert line["request_id"] == response.headers["x-request-id"]
     assert (line["route"], line["status"], line["method"]) == ("/v1/score", 200, "POST")
     assert line["duration_ms"] > 0 and line["msg"] == "request" and line["ts"].endswith("Z")
+
+
+def test_scores_enter_the_request_middleware_directly_unless_opentelemetry_is_configured(
+        make_client: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    direct = make_client()  # type: ignore[operator]
+    fast = post_json(direct, "/v1/score", example_application(), {**HEADERS, "X-Request-ID": "same-id"})
+    assert direct.app.score_stack is not None  # the framework layers were skipped
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "credit-scoring")
+    whole = make_client()  # type: ignore[operator]
+    slow = post_json(whole, "/v1/score", example_application(), {**HEADERS, "X-Request-ID": "same-id"})
+    assert whole.app.score_stack is None  # FastAPI's instrumentation sees every request
+    assert fast.status_code == slow.status_code == 200
+    assert fast.headers.keys() == slow.headers.keys() and fast.headers["x-request-id"] == "same-id"
+    drop = ("event_id", "timings")
+    assert {k: v for k, v in fast.json().items() if k not in drop} == {k: v for k, v in slow.json().items()
+                                                                       if k not in drop}
