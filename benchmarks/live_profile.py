@@ -111,19 +111,17 @@ def main(argv: list[str] | None = None) -> int:
     steps, counted = budget(raw, _frame)
     cpu_us = load.get("server_cpu_us_per_req")
     rows = table(steps, counted, cpu_us)
-    # the time the GIL was held, per request, as sampled (py-spy --gil samples only the thread holding it)
-    gil_us = round(counted / RATE / max(1.0, load["rps"] * args.duration) * 1e6, 1)
     command = " ".join([".venv/bin/python -m benchmarks.live_profile", *(argv if argv is not None else sys.argv[1:])])
     data = {"machine": machine(), "bundle": bundle_info(), "samples": samples, "load": load, "inclusive": inclusive,
             "self": own, "raw": str(raw), "budget": [{"step": step, "share_pct": share, "us_per_request": us}
                                                      for step, share, us in rows],
-            "gil_us_per_request_sampled": gil_us, "command": command}
+            "command": command}
     markdown = (f"# Live profile of the gateway ({args.tag})\n\npy-spy --gil, {samples} samples over {args.duration} s "
                 f"at {args.connections} connections ({load['rps']} req/s, load average {load['loadavg1']}).\n\n"
                 "Self (% of GIL-holding samples):\n\n" + "\n".join(f"- {v}% {k}" for k, v in own[:20])
                 + "\n\nInclusive:\n\n" + "\n".join(f"- {v}% {k}" for k, v in inclusive[:30])
-                + f"\n\nWhere a request's {cpu_us} µs of server CPU go (each step's share of the samples, "
-                f"``benchmarks.request_budget``; the samples account for {gil_us} µs per request):\n\n"
+                + f"\n\nWhere a request's {cpu_us} µs of server CPU go (each step's share of the samples "
+                "times the CPU per request of the run, `benchmarks.request_budget`):\n\n"
                 + md_table(["step", "% of samples", "µs per request"], rows)
                 + f"\n\nCommand: `{command}`\n")
     write_results(f"live-profile-{args.tag}", data, markdown)
