@@ -30,6 +30,7 @@ The commands are those redis-py sends for the thread (same stream, field
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -279,7 +280,8 @@ class LoopSender:
         self.active = False
         conn, self._conn = self._conn, None
         if conn is not None and conn.transport is not None:
-            conn.transport.abort()
+            with contextlib.suppress(Exception):  # a loop already closed: the socket goes with it
+                conn.transport.abort()
         if self._watchdog is not None:
             self._watchdog.cancel()
             self._watchdog = None
@@ -416,5 +418,6 @@ class LoopSender:
         self.active = False
         conn, self._conn = self._conn, None
         if conn is not None and conn.transport is not None:
-            conn.transport.close()
+            with contextlib.suppress(Exception):
+                conn.transport.close()
         self._closed.set()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -187,3 +188,15 @@ def test_an_unexpected_reply_drops_the_connection(reply: bytes) -> None:
         assert publisher.taken_back == [b"a"] and transport.aborted
 
     run(check)
+
+
+def test_closing_after_the_loop_has_gone_hands_everything_back() -> None:
+    publisher = FakePublisher()
+    loop = asyncio.new_event_loop()
+    sender = LoopSender(publisher, loop, "127.0.0.1", 6379, STREAM)
+    sender._batch = [b"a", b"b"]
+    loop.close()
+    closer = threading.Thread(target=sender.close, args=(1.0,))  # from another thread, as the gateway's shutdown
+    closer.start()
+    closer.join(5)
+    assert publisher.taken_back == [b"a", b"b"] and sender.pending == 0 and not sender.active
