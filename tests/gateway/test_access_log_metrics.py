@@ -43,6 +43,25 @@ def test_the_direct_line_is_the_formatters_line(access_stream: io.StringIO) -> N
     assert direct["ts"].endswith("Z") and len(direct["ts"]) == len(logged["ts"])
 
 
+def test_on_the_event_loop_the_lines_of_one_iteration_are_written_together(access_stream: io.StringIO) -> None:
+    logger = logging.getLogger(ACCESS_LOGGER)  # the JSON handler alone (no capture of pytest's): the direct path
+    logger.handlers[:] = [h for h in logger.handlers if type(h) is logging.StreamHandler]
+    access = AccessLog()
+    seen_in_the_iteration: list[str] = []
+
+    async def answer_two_requests() -> None:
+        access.write({**FIELDS, "request_id": "1" * 32})
+        access.write({**FIELDS, "request_id": "2" * 32})
+        seen_in_the_iteration.append(access_stream.getvalue())
+        await asyncio.sleep(0)  # the loop's next iteration: the lines are out
+
+    asyncio.run(answer_two_requests())
+    lines = [orjson.loads(line) for line in access_stream.getvalue().splitlines()]
+    assert seen_in_the_iteration == [""]
+    assert [line["request_id"] for line in lines] == ["1" * 32, "2" * 32]
+    assert all(line["msg"] == "request" and line["status"] == 200 for line in lines)
+
+
 def test_another_listener_gets_a_log_record(access_stream: io.StringIO) -> None:
     records: list[logging.LogRecord] = []
 
