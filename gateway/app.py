@@ -122,6 +122,8 @@ def create_app(settings: GatewaySettings | None = None, publisher_factory: Any =
             yield
         finally:
             stop_reporter.set()
+            if resources.jobs is not None:  # applications waiting to be coalesced are enqueued, not dropped
+                await resources.jobs.close()
             await run_in_threadpool(resources.close)
             logger.info("gateway stopped")
 
