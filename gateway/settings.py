@@ -43,7 +43,7 @@ class GatewaySettings(BaseServiceSettings):
         default_factory=lambda: [1, 5, 15], description="seconds before each retry (comma-separated)"
     )
     job_linger_ms: float = Field(
-        default=2.0, ge=0, le=1000,
+        default=5.0, ge=0, le=1000,
         description="single applications submitted within this many ms (same options) share one RQ job",
     )
     job_group_max: int = Field(default=64, ge=1, le=10_000, description="most applications coalesced into one RQ job")
