@@ -307,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--before", help="git revision run beside the work tree (variant 'before')")
     parser.add_argument("--processes", type=int, default=2, help="RQ worker processes")
-    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--rate", type=float, default=300.0, help="applications/s of the half-load phase")
