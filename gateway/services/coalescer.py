@@ -36,17 +36,32 @@ class Coalescer(Generic[T]):
             an exception it raises is raised to every submitter of that group.
         linger_s: how long the first item of a group waits for others (0: only those of the same loop turn).
         max_size: a group is sent as soon as it holds this many items.
+        max_linger_s: the longest the linger grows to while the consumers are behind (see :meth:`behind`);
+            the linger never grows when it equals ``linger_s``.
+
+    The linger adapts to the consumers: while groups wait for them, each group costs
+    the consumer a fixed overhead that larger groups share, so the linger doubles (up
+    to ``max_linger_s``) after each group sent behind a backlog, and halves back
+    towards ``linger_s`` after each group sent to an idle consumer.
     """
 
-    def __init__(self, send: Send[T], linger_s: float, max_size: int) -> None:
+    def __init__(self, send: Send[T], linger_s: float, max_size: int, max_linger_s: float | None = None) -> None:
         if max_size < 1:
             raise ValueError("max_size must be >= 1")
         self.send = send
-        self.linger_s = max(0.0, linger_s)
+        self.base_linger_s = self.linger_s = max(0.0, linger_s)
+        self.max_linger_s = max(self.base_linger_s, max_linger_s if max_linger_s is not None else linger_s)
         self.max_size = max_size
         self._groups: dict[Hashable, _Group[T]] = {}
         self._sending: set[asyncio.Task[None]] = set()
         self._closed = False
+
+    def behind(self, backlog: bool) -> None:
+        """Say whether the consumers were behind when a group was sent: the linger grows, or shrinks back."""
+        if backlog:
+            self.linger_s = min(self.max_linger_s, max(self.linger_s * 2, self.base_linger_s, 0.001))
+        else:
+            self.linger_s = max(self.base_linger_s, self.linger_s / 2)
 
     @property
     def pending(self) -> int:

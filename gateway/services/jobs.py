@@ -127,7 +127,7 @@ class JobService:
         intervals = settings.job_retry_intervals or [0]
         self.retry = Retry(max=settings.job_retries, interval=intervals) if settings.job_retries else None
         self.coalescer: Coalescer[Pending] = Coalescer(self._send_group, settings.job_linger_ms / 1000.0,
-                                                       settings.job_group_max)
+                                                       settings.job_group_max, settings.job_linger_max_ms / 1000.0)
 
     async def submit(self, body: bytes, request_id: str | None, explain: bool = False) -> dict[str, Any]:
         """Validate one application or a batch and enqueue it; the answer of ``POST /v1/jobs``.
@@ -173,10 +173,15 @@ class JobService:
         )
 
     async def _send_group(self, explain: Any, items: list[Pending]) -> None:
-        await run_in_threadpool(self._enqueue_group, items, bool(explain))
+        waiting = await run_in_threadpool(self._enqueue_group, items, bool(explain))
+        self.coalescer.behind(waiting > 1)  # another job was still waiting for a worker: larger groups
 
-    def _enqueue_group(self, items: list[Pending], explain: bool) -> Job:
-        """Enqueue one group job and each application's record, in one pipelined round trip (MULTI/EXEC)."""
+    def _enqueue_group(self, items: list[Pending], explain: bool) -> int:
+        """Enqueue one group job and each application's record, in one pipelined round trip (MULTI/EXEC).
+
+        Returns:
+            The jobs waiting in the queue right after, this one included.
+        """
         assert self.queue is not None
         settings = self.settings
         args = GroupJobArgs(ids=[i.id for i in items], applications=[i.application for i in items],
@@ -195,8 +200,9 @@ class JobService:
                 key = application_key(item.id)
                 pipe.hset(key, mapping={GROUP_FIELD: job.id, ENQUEUED_FIELD: item.enqueued_at})
                 pipe.expire(key, settings.job_clear_id_max_s)  # never shorter than its group job's life
-            pipe.execute()
-        return job
+            pipe.llen(self.queue.key)
+            waiting: int = pipe.execute()[-1]
+        return waiting
 
     async def close(self) -> None:
         """Enqueue the applications still waiting in the coalescer (the gateway is stopping)."""

@@ -115,6 +115,18 @@ def test_close_sends_pending_items_and_then_sends_at_once() -> None:
     assert sorted(asyncio.run(scenario()).groups) == [("a", ["a"]), ("b", ["b"]), ("c", ["c"])]
 
 
+def test_the_linger_grows_while_the_consumers_are_behind_and_shrinks_back() -> None:
+    coalescer = Coalescer(Recorder(), linger_s=0.005, max_size=10, max_linger_s=0.02)
+    lingers = []
+    for backlog in (True, True, True, False, False, False):
+        coalescer.behind(backlog)
+        lingers.append(coalescer.linger_s)
+    assert lingers == pytest.approx([0.01, 0.02, 0.02, 0.01, 0.005, 0.005])
+    fixed = Coalescer(Recorder(), linger_s=0.005, max_size=10)  # no maximum given: the linger stays
+    fixed.behind(True)
+    assert fixed.linger_s == 0.005
+
+
 def test_max_size_must_be_positive() -> None:
     with pytest.raises(ValueError):
         Coalescer(Recorder(), linger_s=0, max_size=0)
@@ -189,3 +201,15 @@ def test_applications_waiting_at_shutdown_are_enqueued_not_lost(gateway_settings
     assert group is not None
     job = Job.fetch(group.decode(), connection=redis, serializer=JOB_SERIALIZER)
     assert job.kwargs["ids"] == [answer["job_id"]]
+
+
+def test_a_backlog_of_jobs_makes_the_next_groups_linger_longer(make_client: Any) -> None:
+    client = make_client(embedded_worker=False, job_linger_ms=1, job_linger_max_ms=8)
+    coalescer = client.app.state.resources.jobs.coalescer  # type: ignore[attr-defined]
+    _submit_together(client, [False])
+    assert coalescer.linger_s == pytest.approx(0.001)  # its job alone in the queue: no backlog
+    _submit_together(client, [False])
+    assert coalescer.linger_s == pytest.approx(0.002)  # the first job still waits (no worker): behind
+    for _ in range(3):
+        _submit_together(client, [False])
+    assert coalescer.linger_s == pytest.approx(0.008)  # at most JOB_LINGER_MAX_MS
