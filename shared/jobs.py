@@ -19,25 +19,47 @@ Two kinds of RQ job:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from rq import Queue
-from rq.serializers import JSONSerializer
 from rq.utils import utcparse
 
 SCORE_JOB_MODULE = "worker.tasks"
 SCORE_JOB_FUNCTION = "score_applications"
 SCORE_JOB = f"{SCORE_JOB_MODULE}.{SCORE_JOB_FUNCTION}"
 SCORE_GROUP_JOB = "worker.groups.score_group"
-JOB_SERIALIZER = JSONSerializer
+
+
+class OrjsonSerializer:
+    """RQ's JSON serializer, with orjson: the same JSON (either end reads the other's), several times faster
+    on a group's applications than the standard library's."""
+
+    @staticmethod
+    def dumps(obj: Any) -> bytes:
+        """JSON bytes of ``obj``."""
+        return orjson.dumps(obj)
+
+    @staticmethod
+    def loads(data: bytes) -> Any:
+        """The object of JSON bytes."""
+        return orjson.loads(data)
+
+
+JOB_SERIALIZER = OrjsonSerializer
 APPLICATION_KEY_PREFIX = "scoring:application:"
 # fields of an application's record: written by the gateway ...
 GROUP_FIELD, ENQUEUED_FIELD = "group", "enqueued_at"
 # ... and by the worker once the application is done
 STATUS_FIELD, STARTED_FIELD, ENDED_FIELD, RESULT_FIELD, REASON_FIELD = (
     "status", "started_at", "ended_at", "result", "reason")
+
+
+def _shallow(args: Any) -> dict[str, Any]:
+    """A dataclass's fields as a dict, values as they are (``asdict`` deep-copies every application)."""
+    return {f.name: getattr(args, f.name) for f in fields(args)}
 
 
 @dataclass(slots=True)
@@ -62,7 +84,7 @@ class ScoreJobArgs:
 
     def to_kwargs(self) -> dict[str, Any]:
         """The job's ``kwargs`` (JSON-ready)."""
-        return asdict(self)
+        return _shallow(self)
 
     @classmethod
     def from_kwargs(cls, kwargs: dict[str, Any]) -> ScoreJobArgs:
@@ -107,7 +129,7 @@ class GroupJobArgs:
 
     def to_kwargs(self) -> dict[str, Any]:
         """The job's ``kwargs`` (JSON-ready)."""
-        return asdict(self)
+        return _shallow(self)
 
     @classmethod
     def from_kwargs(cls, kwargs: dict[str, Any]) -> GroupJobArgs:
