@@ -1,6 +1,7 @@
 """Scoring jobs, and the per-process runtime they use.
 
-Job functions are module-level and enqueued by name (``shared.jobs.SCORE_JOB``);
+Job functions are module-level and enqueued by name (``shared.jobs.SCORE_JOB``; the group
+jobs of coalesced single applications, ``SCORE_GROUP_JOB``, are in :mod:`worker.groups`);
 validation, events and results come from the scoring core (``shared.serving``). The scorer is loaded once per process:
 at worker start (:func:`load_runtime`, called by the pool's workers) or, for a
 worker started some other way, lazily at the first job. Each load increments
