@@ -47,7 +47,7 @@ class GatewaySettings(BaseServiceSettings):
         description="single applications submitted within this many ms (same options) share one RQ job",
     )
     job_linger_max_ms: float = Field(
-        default=40.0, ge=0, le=1000,
+        default=20.0, ge=0, le=1000,
         description="while jobs wait for a worker the linger doubles per group, up to this (larger, cheaper groups)",
     )
     job_group_max: int = Field(default=64, ge=1, le=10_000, description="most applications coalesced into one RQ job")

@@ -174,7 +174,7 @@ class JobService:
 
     async def _send_group(self, explain: Any, items: list[Pending]) -> None:
         waiting = await run_in_threadpool(self._enqueue_group, items, bool(explain))
-        self.coalescer.behind(waiting > 1)  # another job was still waiting for a worker: larger groups
+        self.coalescer.behind(waiting > 2)  # two jobs already waited for a worker: larger groups
 
     def _enqueue_group(self, items: list[Pending], explain: bool) -> int:
         """Enqueue one group job and each application's record, in one pipelined round trip (MULTI/EXEC).

@@ -206,10 +206,11 @@ def test_applications_waiting_at_shutdown_are_enqueued_not_lost(gateway_settings
 def test_a_backlog_of_jobs_makes_the_next_groups_linger_longer(make_client: Any) -> None:
     client = make_client(embedded_worker=False, job_linger_ms=1, job_linger_max_ms=8)
     coalescer = client.app.state.resources.jobs.coalescer  # type: ignore[attr-defined]
+    for _ in range(2):
+        _submit_together(client, [False])
+    assert coalescer.linger_s == pytest.approx(0.001)  # one job at most waited before it: no backlog
     _submit_together(client, [False])
-    assert coalescer.linger_s == pytest.approx(0.001)  # its job alone in the queue: no backlog
-    _submit_together(client, [False])
-    assert coalescer.linger_s == pytest.approx(0.002)  # the first job still waits (no worker): behind
+    assert coalescer.linger_s == pytest.approx(0.002)  # the first two still wait (no worker): behind
     for _ in range(3):
         _submit_together(client, [False])
     assert coalescer.linger_s == pytest.approx(0.008)  # at most JOB_LINGER_MAX_MS
