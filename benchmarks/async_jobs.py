@@ -294,6 +294,7 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "half_load_e2f_p99_ms": med("single", "half-load", "e2f_p99_ms"),
         "batch_jobs_per_s": med("batch", "saturation", "jobs_per_s"),
         "batch_applications_per_s": med("batch", "saturation", "applications_per_s"),
+        "batch_gateway_cpu_us_per_application": med("batch", "saturation", "gateway_cpu_us_per_application"),
         "batch_pool_cpu_us_per_application": med("batch", "saturation", "pool_cpu_us_per_application"),
     }
     summary["target_600_jobs_per_s"] = (summary["single_jobs_per_s"] or 0) >= 600
