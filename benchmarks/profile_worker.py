@@ -22,7 +22,7 @@ from typing import Any
 from redis import Redis
 from rq import Queue
 
-from benchmarks.common import bundle_dir, drop_streams, log, machine, write_results
+from benchmarks.common import bundle_dir, command_line, drop_streams, log, machine, write_results
 from shared.jobs import JOB_SERIALIZER, SCORE_GROUP_JOB, SCORE_JOB, GroupJobArgs, iso_now
 from tests.utils.data import synthetic_applications
 from worker.pool import ScoringWorker
@@ -86,6 +86,7 @@ def main() -> None:
         "round_trips_per_application": round(round_trips / n, 1),
         "job_function_share": round((scoring_s + group_s) / stats.total_tt, 3),  # type: ignore[attr-defined]
         "note": "CPU under cProfile (about 2x the unprofiled cost); the shares and counts are what matter",
+        "command": command_line(),
     }
     lines = "\n".join(f"- {k}: {v}" for k, v in data.items() if k != "machine")
     markdown = f"{lines}\n\n```\n{top.getvalue()}```\n"
