@@ -119,7 +119,7 @@ def _cmd_drift(args: argparse.Namespace, settings: MonitoringSettings) -> int:
 
     spec = WindowSpec(last=args.last, since=args.since, hours=args.hours, until=args.until)
     spec.resolve(settings)  # bad bounds fail before any work
-    result = DriftJob(settings, _store(settings)).run(spec, html=not args.no_html, html_process=True)
+    result = DriftJob(settings, _store(settings)).run(spec, html=not args.no_html)
     summary = result.summary()
     if args.json:
         sys.stdout.write(orjson.dumps(summary).decode() + "\n")

@@ -97,9 +97,9 @@ def test_a_client_id_never_reaches_the_html_report_in_clear(settings: Monitoring
     import monitoring.drift.html as html_module
     from shared.pseudonym import pseudonymise
 
-    render = html_module.render_widgets
-    monkeypatch.setattr(html_module, "render_widgets",
-                        lambda widgets: render(widgets) + '<script>{"SK_ID_CURR": 661204}</script>')
+    render = html_module.render_page
+    monkeypatch.setattr(html_module, "render_page",
+                        lambda *args: render(*args) + '<script>{"SK_ID_CURR": 661204}</script>')
     _fill(store, 600)
     result = DriftJob(settings, store, fitted_calculator).run(WindowSpec(hours=2))
     text = Path(result.report_html or "").read_text()
