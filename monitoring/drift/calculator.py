@@ -139,7 +139,7 @@ class DriftCalculator:
         if not reference:
             raise ReferenceDataError("the reference sample is empty")
         frame = self.frame(reference)
-        self.n_reference = len(frame)
+        self.n_reference = len(reference)  # rows (len(frame) counts the columns)
         self.model_version = model_version
         rng = np.random.default_rng(0)
         self.plans = [self._fit_feature(column, frame[column.name], rng) for column in self.columns]
