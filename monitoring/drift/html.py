@@ -100,7 +100,7 @@ def _labels(distribution: dict[str, Any]) -> list[str]:
     return [f"{low:.4g} to {high:.4g}" for low, high in zip(edges[:-1], edges[1:], strict=False)]
 
 
-def _chart(distribution: dict[str, Any], width: int = 540, height: int = 170) -> str:
+def _chart(distribution: dict[str, Any], width: int = 540) -> str:
     """Reference and current shares side by side per band or category, as inline SVG."""
     reference, current = distribution.get("reference", []), distribution.get("current", [])
     labels = _labels(distribution)
@@ -108,7 +108,8 @@ def _chart(distribution: dict[str, Any], width: int = 540, height: int = 170) ->
     if not bands:
         return "<p>no distribution</p>"
     top = max(max(reference[:bands]), max(current[:bands]), 1e-12)
-    left, bottom, plot_h = 36, 40, height - 50
+    left, plot_h = 36, 120
+    height = plot_h + (100 if distribution.get("type") == "categorical" else 30)
     step = (width - left - 6) / bands
     bar = max(step * 0.42, 1.0)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img">',
@@ -123,12 +124,17 @@ def _chart(distribution: dict[str, Any], width: int = 540, height: int = 170) ->
             parts.append(f'<rect x="{x + offset + step * 0.08:.1f}" y="{10 + plot_h - h:.1f}" width="{bar:.1f}" '
                          f'height="{h:.1f}" fill="{colour}"><title>{escape(labels[i])}: {side} '
                          f'{share:.2%}</title></rect>')
-    shown = range(bands) if distribution.get("type") == "categorical" and bands <= 12 else (0, bands // 2, bands - 1)
-    for i in shown:
-        text = labels[i] if len(labels[i]) <= 18 else labels[i][:17] + "..."
-        x = left + (i + 0.5) * step
-        parts.append(f'<text x="{x:.1f}" y="{height - bottom + 24}" font-size="9" text-anchor="middle">'
-                     f'{escape(text)}</text>')
+    if distribution.get("type") == "categorical":  # every category, its name slanted under its bars
+        for i in range(bands):
+            text = labels[i] if len(labels[i]) <= 22 else labels[i][:21] + "..."
+            x, y = left + (i + 0.5) * step, 10 + plot_h + 10
+            parts.append(f'<text x="{x:.1f}" y="{y}" font-size="9" text-anchor="end" '
+                         f'transform="rotate(-35 {x:.1f} {y})">{escape(text)}</text>')
+    else:  # the first, middle and last bands' ranges
+        for i, anchor, x in ((0, "start", left), (bands // 2, "middle", left + (bands // 2 + 0.5) * step),
+                             (bands - 1, "end", width - 4)):
+            parts.append(f'<text x="{x:.1f}" y="{10 + plot_h + 14}" font-size="9" text-anchor="{anchor}">'
+                         f'{escape(labels[i])}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
