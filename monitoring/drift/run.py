@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +21,7 @@ from monitoring.reference import REFERENCE_FILE, load_reference
 from monitoring.settings import MonitoringSettings
 from shared.pseudonym import Pseudonymiser
 from shared.store.base import EventStore, TimeWindow
+from shared.store.columns import ColumnSample
 
 logger = logging.getLogger("monitoring.drift")
 
@@ -111,6 +113,22 @@ class DriftJob:
             self._reference_mtime = mtime
         return self._calculator
 
+    def _fit_needed(self) -> bool:
+        """True when :meth:`calculator` would fit the reference: none in memory for this file, none kept on disk."""
+        if self._fixed:
+            return False
+        path = Path(self.settings.model_dir) / REFERENCE_FILE
+        if not path.exists():
+            return False  # calculator() says so at once
+        if self._calculator is not None and path.stat().st_mtime == self._reference_mtime:
+            return False
+        cache = fitcache.location(Path(self.settings.reports_dir), path, DriftConfig.from_settings(self.settings))
+        return cache is None or not cache.exists()
+
+    def _sample(self, calc: DriftCalculator, window: TimeWindow | None, limit: int) -> ColumnSample:
+        numeric, categorical = calc.sample_fields()
+        return self.store.sample_columns(numeric, categorical, window=window, limit=limit)
+
     def run(self, spec: WindowSpec | None = None, *, html: bool = True, alert: bool = True) -> DriftResult:
         """One drift run now.
 
@@ -124,10 +142,17 @@ class DriftJob:
         """
         spec = spec or WindowSpec()
         window, limit = spec.resolve(self.settings)
-        calc = self.calculator()  # fitted once per process: not part of the run's duration
-        started = t0 = time.perf_counter()
-        numeric, categorical = calc.sample_fields()
-        sample = self.store.sample_columns(numeric, categorical, window=window, limit=limit)
+        if self._fit_needed():
+            # Fitting takes seconds of CPU, and the read mostly waits for the server: the fit runs beside it.
+            started = t0 = time.perf_counter()
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="drift-fit") as pool:
+                fitting = pool.submit(self.calculator)
+                sample = self._sample(DriftCalculator(DriftConfig.from_settings(self.settings)), window, limit)
+                calc = fitting.result()
+        else:
+            calc = self.calculator()  # in memory, or read back from disk
+            started = t0 = time.perf_counter()
+            sample = self._sample(calc, window, limit)
         t1 = time.perf_counter()
         described = spec.describe(window, limit)
         described.update(events=len(sample), first_event=sample.first_event, last_event=sample.last_event)
