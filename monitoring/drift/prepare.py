@@ -66,7 +66,7 @@ def from_columns(sample: ColumnSample, names: Sequence[str]) -> Columns:
     """The typed columns ``names`` of a columnar sample (numbers float64 with NaN, categories category)."""
     numeric = {name: j for j, name in enumerate(sample.numeric_names)}
     categorical = {name: j for j, name in enumerate(sample.categorical_names)}
-    by_column = np.ascontiguousarray(sample.numeric.T)  # one copy: then every column is contiguous
+    by_column = np.ascontiguousarray(sample.numeric.T)  # every column contiguous (no copy when column-major)
     data: dict[str, pd.Series] = {}
     for name in names:
         if name in numeric:

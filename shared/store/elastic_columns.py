@@ -201,5 +201,7 @@ def newest_first(pages: Sequence[ColumnPage]) -> ColumnSample:
     keys = np.concatenate([page.sort_keys for page in pages])
     ids = np.concatenate([page.ids for page in pages])
     order = np.lexsort((ids, keys))[::-1]
+    if np.array_equal(order, np.arange(len(order))):
+        return sample  # already in order (no two events of one millisecond out of id order)
     return ColumnSample(sample.numeric_names, sample.numeric[order], sample.categorical_names,
                         sample.categorical[order], sample.timestamps[order])
