@@ -380,9 +380,8 @@ class ElasticsearchEventStore(ElasticPersonalData, ElasticOutcomes, EventStore):
         """The sample of :meth:`sample_applications`, in columns.
 
         Read as :meth:`_newest` reads (ranges and pages of ``COLUMN_PAGE`` hits), but each page goes from the
-        response's bytes straight into
-        columns (:mod:`shared.store.elastic_columns`): no dict per document is ever built, and only the
-        pages of the ranges being read are alive at once.
+        response's bytes straight into columns (:mod:`shared.store.elastic_columns`): no dict per document
+        is ever built, and only the pages of the ranges being read are alive at once.
         """
         query = self._query(window, "ok")
         numeric, categorical = tuple(numeric), tuple(categorical)
