@@ -45,12 +45,16 @@ def wasserstein_norm(reference: pd.Series | Prepared, current: pd.Series | np.nd
     v_values = np.asarray(current, dtype=float)
     v_sorted = np.sort(v_values)
     # SciPy sorts the concatenation; the sorted array is the same, and from two sorted runs the
-    # stable sort (timsort) only merges them.
-    all_values = np.concatenate((u_sorted, v_sorted))
-    all_values.sort(kind="mergesort")
+    # stable sort (timsort) only merges them. Where the next value is larger (delta > 0), the values
+    # of u up to a position of the merged order are those <= its value: counting them along the merge
+    # gives SciPy's searchsorted(..., "right") counts exactly; elsewhere delta is 0 and so is the term.
+    both = np.concatenate((u_sorted, v_sorted))
+    order = np.argsort(both, kind="stable")
+    all_values = both[order]
     deltas = np.diff(all_values)
-    u_cdf = u_sorted.searchsorted(all_values[:-1], "right") / u_sorted.size
-    v_cdf = v_sorted.searchsorted(all_values[:-1], "right") / v_values.size
+    u_count = np.cumsum(order[:-1] < u_sorted.size)
+    u_cdf = u_count / u_sorted.size
+    v_cdf = (np.arange(1, all_values.size) - u_count) / v_values.size
     return float(np.vecdot(np.abs(u_cdf - v_cdf), deltas)) / prepared.norm
 
 
