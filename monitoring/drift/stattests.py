@@ -90,8 +90,8 @@ def jensenshannon(p: np.ndarray, q: np.ndarray) -> float:
     return float(np.sqrt(js / 2.0))
 
 
-def binned(reference: pd.Series, current: pd.Series, discrete: bool,
-           fill_zeroes: bool) -> tuple[np.ndarray, np.ndarray]:
+def binned(reference: pd.Series, current: pd.Series, discrete: bool, fill_zeroes: bool,
+           current_counts: pd.Series | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Evidently's ``get_binned_data``: shares per category (or per Sturges bin for a numeric with > 20 values)."""
     if not discrete and reference.nunique() > 20:
         combined = np.asarray(pd.concat([reference, current], axis=0).values)
@@ -101,9 +101,10 @@ def binned(reference: pd.Series, current: pd.Series, discrete: bool,
     else:
         keys = list(set(reference.dropna().unique()) | set(current.dropna().unique()))
         reference_counts = {**dict.fromkeys(keys, 0), **dict(reference.value_counts())}
-        current_counts = {**dict.fromkeys(keys, 0), **dict(current.value_counts())}
+        counted = current.value_counts() if current_counts is None else current_counts
+        current_counted = {**dict.fromkeys(keys, 0), **dict(counted)}
         reference_percents = np.array([reference_counts[key] / len(reference) for key in keys])
-        current_percents = np.array([current_counts[key] / len(current) for key in keys])
+        current_percents = np.array([current_counted[key] / len(current) for key in keys])
     if fill_zeroes:
         for percents in (reference_percents, current_percents):
             smallest = min(percents[percents != 0])
@@ -112,7 +113,7 @@ def binned(reference: pd.Series, current: pd.Series, discrete: bool,
 
 
 def run_test(test: str, reference: pd.Series, current: pd.Series, threshold: float, discrete: bool,
-             prepared: Prepared | None = None) -> tuple[float, bool]:
+             prepared: Prepared | None = None, current_counts: pd.Series | None = None) -> tuple[float, bool]:
     """Run one test on two non-empty, NaN-free series.
 
     Args:
@@ -122,6 +123,7 @@ def run_test(test: str, reference: pd.Series, current: pd.Series, threshold: flo
         threshold: drift when the value reaches it.
         discrete: the values are categories (Evidently's categorical column type).
         prepared: :func:`prepare_reference` of ``reference`` (Wasserstein), to skip sorting it again.
+        current_counts: ``current.value_counts()`` when the caller has it already (discrete values).
 
     Returns:
         (value, drifted): the distance (or PSI) and Evidently's verdict (value >= threshold).
@@ -129,9 +131,10 @@ def run_test(test: str, reference: pd.Series, current: pd.Series, threshold: flo
     if test == WASSERSTEIN:
         value = wasserstein_norm(prepared or reference, current)
     elif test == JENSEN_SHANNON:
-        value = jensenshannon(*binned(reference, current, discrete, fill_zeroes=False))
+        value = jensenshannon(*binned(reference, current, discrete, fill_zeroes=False, current_counts=current_counts))
     elif test == PSI:
-        reference_percents, current_percents = binned(reference, current, discrete, fill_zeroes=True)
+        reference_percents, current_percents = binned(reference, current, discrete, fill_zeroes=True,
+                                                      current_counts=current_counts)
         value = float(np.sum((reference_percents - current_percents)
                              * np.log(reference_percents / current_percents)))
     else:
