@@ -431,7 +431,7 @@ class ElasticsearchEventStore(ElasticPersonalData, ElasticOutcomes, EventStore):
                                                   allow_partial_search_results=False)["id"])
         try:
             with _gc_paused():  # 100,000 parsed documents: the cyclic GC would rescan them after every page
-                ranges = self._time_ranges(pit, query, limit, page or PAGE)
+                ranges = self._time_ranges(pit, query, limit, page)
                 with ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="es-read") as pool:
                     return list(pool.map(lambda bounds: read(pit, bounds), ranges))
         finally:
@@ -470,9 +470,12 @@ class ElasticsearchEventStore(ElasticPersonalData, ElasticOutcomes, EventStore):
         pit.id = response.get("pit_id", pit.id)  # the server may hand out a new id: the latest is to be used
         return response
 
-    def _time_ranges(self, pit: _Pit, query: dict[str, Any], limit: int, page: int) -> list[tuple[int, int]]:
+    def _time_ranges(self, pit: _Pit, query: dict[str, Any], limit: int,
+                     page: int | None = None) -> list[tuple[int, int]]:
         """Time ranges ``[since, until)`` in epoch ms, newest first, that hold the newest ``limit`` matching
-        events (or all of them), about ``page`` events each (more when one histogram bucket holds more)."""
+        events (or all of them), about ``page`` (default ``PAGE``) events each (more when one histogram bucket
+        holds more)."""
+        page = page or PAGE
         stats = self._pit_search(pit, query, size=0, aggs={"first": {"min": {"field": "timestamp"}},
                                                            "last": {"max": {"field": "timestamp"}}})
         aggs = stats.get("aggregations", {})
