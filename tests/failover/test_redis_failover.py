@@ -28,6 +28,7 @@ import httpx
 import pytest
 import redis
 
+from shared.jobs import STATUS_FIELD, application_key
 from shared.store.elastic import ElasticsearchEventStore
 from tests.failover.sentinel_support import MASTER_NAME, SentinelSetup
 from tests.integration.redis_support import REPO, free_port, stop_session, subprocess_env, wait_for
@@ -60,10 +61,14 @@ def _logs(logs: Path) -> str:
 
 
 def _job_statuses(client: redis.Redis, job_ids: list[str]) -> Counter[str]:
+    """Each submission's status: its own record when the gateway coalesced it into a group job, else its RQ job's."""
     pipe = client.pipeline(transaction=False)
     for job_id in job_ids:
+        pipe.hget(application_key(job_id), STATUS_FIELD)
         pipe.hget(f"rq:job:{job_id}", "status")
-    return Counter((s.decode() if s else "missing") for s in pipe.execute())
+    replies = pipe.execute()
+    return Counter((s.decode() if (s := own or rq) else "missing") for own, rq in zip(replies[::2], replies[1::2],
+                                                                                         strict=True))
 
 
 def test_failover_under_load_loses_no_event_and_no_job(tiny_bundle: Path, tmp_path: Path) -> None:
