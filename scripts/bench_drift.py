@@ -9,7 +9,11 @@ start-up, reference, sample, tests and HTML report included -- as a child proces
 ``--before REV`` runs the same command from ``git archive REV`` too, interleaved
 with the work tree's, on the same stored events (an A/B in one run).
 ``--prefix P --keep`` fills once and keeps the indices; a later ``--prefix P
---reuse`` times against them without filling again. Results go to
+--reuse`` times against them without filling again. ``--fit-first`` deletes the kept
+drift fit before each variant's first run, so that run fits (as a first run on a new
+bundle does) and the next ones read the fit back. On Elasticsearch the server's own
+CPU time during each run is read from its node statistics (the server is shared: its
+figure includes whatever else asked it for work meanwhile). Results go to
 ``docs/results/<name>.json`` and ``.md``.
 
     .venv/bin/python scripts/bench_drift.py [--events 100000] [--repeat 3] [--before HEAD~1] [--name drift]
@@ -21,6 +25,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -69,8 +74,18 @@ def _checkout(revision: str, into: Path) -> Path:
     return into / "src"
 
 
-def time_command(cwd: Path, env: dict[str, str], events: int) -> dict[str, Any]:
-    """Run ``python -m monitoring drift --last N --json`` once; wall s, peak RSS MB and the summary."""
+def _server_cpu_ms(store: Any) -> int | None:
+    """The Elasticsearch nodes' total process CPU time in ms (None for another store)."""
+    client = getattr(store, "client", None)
+    if client is None:
+        return None
+    stats = client.nodes.stats(metric="process", filter_path="nodes.*.process.cpu.total_in_millis").body
+    return sum(int(node["process"]["cpu"]["total_in_millis"]) for node in stats.get("nodes", {}).values())
+
+
+def time_command(cwd: Path, env: dict[str, str], events: int, store: Any = None) -> dict[str, Any]:
+    """Run ``python -m monitoring drift --last N --json`` once; wall s, CPU s, peak RSS MB, the server's CPU s
+    (Elasticsearch) and the summary."""
     script = (
         "import resource, subprocess, sys, time, json\n"
         "t = time.perf_counter()\n"
@@ -83,13 +98,16 @@ def time_command(cwd: Path, env: dict[str, str], events: int) -> dict[str, Any]:
     )
     argv = [sys.executable, "-c", script, sys.executable, "-m", "monitoring", "drift", "--last", str(events), "--json"]
     load = os.getloadavg()[0]
+    server_before = _server_cpu_ms(store)
     out = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, check=True)
+    server_after = _server_cpu_ms(store)
     run = json.loads(out.stdout)
     if run["rc"] != 0:
         raise SystemExit(f"drift command failed ({run['rc']}): {run['stderr']}")
     summary = json.loads(run["stdout"].strip().splitlines()[-1])
+    server = None if server_before is None or server_after is None else round((server_after - server_before) / 1000, 2)
     return {"wall_s": round(run["wall_s"], 2), "peak_mb": round(run["peak_mb"]), "cpu_s": round(run["cpu_s"], 2),
-            "loadavg1_before": round(load, 2),
+            "server_cpu_s": server, "loadavg1_before": round(load, 2),
             "loadavg1_after": round(os.getloadavg()[0], 2), "summary": summary}
 
 
@@ -123,6 +141,8 @@ def main() -> int:
     parser.add_argument("--reuse", action="store_true", help="the store is already filled: do not fill")
     parser.add_argument("--keep", action="store_true", help="keep the store afterwards")
     parser.add_argument("--name", default="drift", help="docs/results/<name>.json|md")
+    parser.add_argument("--fit-first", action="store_true",
+                        help="delete the kept drift fit before each variant's first run (that run fits)")
     args = parser.parse_args()
 
     from monitoring.settings import MonitoringSettings
@@ -148,15 +168,18 @@ def main() -> int:
             variants: dict[str, tuple[Path, dict[str, str]]] = {}
             if args.before:
                 source = _checkout(args.before, Path(tmp))
-                variants["A"] = (source, {**env, "PYTHONPATH": str(source)})
-            variants["B"] = (ROOT, env)
+                variants["A"] = (source, {**env, "PYTHONPATH": str(source), "REPORTS_DIR": str(reports / "A")})
+            variants["B"] = (ROOT, {**env, "REPORTS_DIR": str(reports / "B")})  # each variant keeps its own fit
             runs: dict[str, list[dict[str, Any]]] = {label: [] for label in variants}
             for i in range(args.repeat):
                 for label, (cwd, variant_env) in variants.items():
-                    run = time_command(cwd, variant_env, args.events)
+                    fits = args.fit_first and i == 0
+                    if fits:
+                        shutil.rmtree(Path(variant_env["REPORTS_DIR"]) / ".drift-fit", ignore_errors=True)
+                    run = {**time_command(cwd, variant_env, args.events, store), "fit": "fitted" if fits else "kept"}
                     runs[label].append(run)
                     print(f"[{i + 1}/{args.repeat}] {label}: {run['wall_s']} s wall, {run['cpu_s']} s CPU, "
-                          f"peak {run['peak_mb']} MB, "
+                          f"server {run['server_cpu_s']} s CPU, peak {run['peak_mb']} MB, fit {run['fit']}, "
                           f"{run['summary']['n_current']:,} events, load {run['loadavg1_before']}", flush=True)
     finally:
         if not args.keep:
@@ -171,6 +194,7 @@ def main() -> int:
                  "where": next((c["where"] for c in comparisons if c["where"]), None)}
     summary = {label: {"wall_s_median": round(statistics.median(r["wall_s"] for r in rs), 2),
                        "cpu_s_median": round(statistics.median(r["cpu_s"] for r in rs), 2),
+                       "server_cpu_s_median": _median([r["server_cpu_s"] for r in rs]),
                        "wall_s": [r["wall_s"] for r in rs], "peak_mb_max": max(r["peak_mb"] for r in rs)}
                for label, rs in runs.items()}
     command = " ".join([".venv/bin/python scripts/bench_drift.py", *sys.argv[1:]])
@@ -185,16 +209,19 @@ def main() -> int:
              f"`python -m monitoring drift --last {args.events} --json` as a child process (start-up, reference, "
              f"sample, tests, HTML report), {args.repeat} runs per variant, interleaved; the machine has "
              f"{os.cpu_count()} CPUs shared with other work: the load average is given per run.\n",
-             "CPU is user + system seconds of the command and its renderer process (the Elasticsearch server's "
-             "own work is not in it); it moves less with the neighbours' load than the wall time.\n",
-             "| variant | run | wall (s) | CPU (s) | peak RSS (MB) | load avg (1 min) before |",
-             "|---|---|---|---|---|---|"]
+             "CPU is user + system seconds of the command and its child processes; it moves less with the "
+             "neighbours' load than the wall time. Server CPU is the Elasticsearch node's own CPU time during the "
+             "run (the server is shared: anything else asking it for work meanwhile is in it). Fit: `fitted` when "
+             "the run fitted the reference (no kept fit), `kept` when it read the fit kept by an earlier run.\n",
+             "| variant | run | fit | wall (s) | CPU (s) | server CPU (s) | peak RSS (MB) | load avg (1 min) before |",
+             "|---|---|---|---|---|---|---|---|"]
     for label, rs in runs.items():
-        lines += [f"| {names[label]} | {i} | {r['wall_s']} | {r['cpu_s']} | {r['peak_mb']} | {r['loadavg1_before']} |"
-                  for i, r in enumerate(rs, start=1)]
-    lines += ["", "| variant | median wall (s) | median CPU (s) | max peak RSS (MB) |", "|---|---|---|---|"]
-    lines += [f"| {names[k]} | {v['wall_s_median']} | {v['cpu_s_median']} | {v['peak_mb_max']} |"
-              for k, v in summary.items()]
+        lines += [f"| {names[label]} | {i} | {r['fit']} | {r['wall_s']} | {r['cpu_s']} | {r['server_cpu_s']} | "
+                  f"{r['peak_mb']} | {r['loadavg1_before']} |" for i, r in enumerate(rs, start=1)]
+    lines += ["", "| variant | median wall (s) | median CPU (s) | median server CPU (s) | max peak RSS (MB) |",
+              "|---|---|---|---|---|"]
+    lines += [f"| {names[k]} | {v['wall_s_median']} | {v['cpu_s_median']} | {v['server_cpu_s_median']} | "
+              f"{v['peak_mb_max']} |" for k, v in summary.items()]
     lines += ["", f"Every run against the first work-tree run: same checks {identical['same_checks']}, same "
               f"verdicts and share drifted {identical['same_verdicts']}, largest relative difference of a "
               f"value {identical['max_relative_difference']:.1e} ({identical['where'] or 'none'}).", "",
@@ -205,6 +232,11 @@ def main() -> int:
     print("\n".join(lines))
     print(f"peak RSS of this script {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     return 0
+
+
+def _median(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return round(statistics.median(known), 2) if known else None
 
 
 def _drop(store: Any, sqlite_path: Path) -> None:

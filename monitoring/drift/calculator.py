@@ -139,7 +139,7 @@ class DriftCalculator:
         if not reference:
             raise ReferenceDataError("the reference sample is empty")
         frame = self.frame(reference)
-        self.n_reference = len(frame)
+        self.n_reference = len(reference)  # rows (len(frame) counts the columns)
         self.model_version = model_version
         rng = np.random.default_rng(0)
         self.plans = [self._fit_feature(column, frame[column.name], rng) for column in self.columns]
@@ -275,9 +275,10 @@ class DriftCalculator:
                                              plan.reference_std)
             check.threshold += allowance
             check.noise_floor += allowance
+        counts = current.value_counts() if plan.discrete else None  # for the test and the shares alike
         check.value, check.drifted = run_test(plan.test, reference, current, check.threshold, plan.discrete,
-                                              prepared=plan.prepared)
-        distributions[plan.name] = _distribution(plan, current)
+                                              prepared=plan.prepared, current_counts=counts)
+        distributions[plan.name] = _distribution(plan, current, counts)
         if plan.kind != "categorical":
             check.reference_value = plan.reference_mean
             masked = series if plan.special_value is None else series.mask(series == plan.special_value)
@@ -333,11 +334,11 @@ def _label(value: Any) -> str:
     return str(value)
 
 
-def _distribution(plan: FeaturePlan, current: pd.Series) -> dict[str, Any]:
+def _distribution(plan: FeaturePlan, current: pd.Series, counts: pd.Series | None = None) -> dict[str, Any]:
     if plan.discrete:
         categories = [*plan.categories, prepare.RARE]
         return {"type": "categorical", "labels": [_label(c) for c in categories],
-                "reference": plan.histogram, "current": prepare.shares(current, categories)}
+                "reference": plan.histogram, "current": prepare.shares(current, categories, counts)}
     assert plan.edges is not None
     return {"type": "numeric", "edges": plan.edges.tolist(), "reference": plan.histogram,
             "current": prepare.histogram(current.to_numpy(), plan.edges)}

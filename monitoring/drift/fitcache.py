@@ -26,7 +26,7 @@ from monitoring.drift.calculator import DriftCalculator, DriftConfig
 
 logger = logging.getLogger("monitoring.drift")
 
-FIT_VERSION = "1"  # bump when the fit's logic changes
+FIT_VERSION = "2"  # bump when the fit's logic changes
 FOLDER = ".drift-fit"
 KEEP = 4  # newest cache files kept
 

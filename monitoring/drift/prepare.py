@@ -66,7 +66,7 @@ def from_columns(sample: ColumnSample, names: Sequence[str]) -> Columns:
     """The typed columns ``names`` of a columnar sample (numbers float64 with NaN, categories category)."""
     numeric = {name: j for j, name in enumerate(sample.numeric_names)}
     categorical = {name: j for j, name in enumerate(sample.categorical_names)}
-    by_column = np.ascontiguousarray(sample.numeric.T)  # one copy: then every column is contiguous
+    by_column = np.ascontiguousarray(sample.numeric.T)  # every column contiguous (no copy when column-major)
     data: dict[str, pd.Series] = {}
     for name in names:
         if name in numeric:
@@ -95,12 +95,12 @@ def pool_categories(values: pd.Series, kept: Sequence[Any]) -> pd.Series:
     return non_null.astype(object).where(known, RARE)
 
 
-def shares(values: pd.Series, categories: Sequence[Any]) -> list[float]:
-    """Share of each category among the non-missing values."""
+def shares(values: pd.Series, categories: Sequence[Any], counts: pd.Series | None = None) -> list[float]:
+    """Share of each category among the non-missing values (``counts``: their ``value_counts()``, if known)."""
     total = len(values)
     if not total:
         return [0.0 for _ in categories]
-    counts = values.value_counts()
+    counts = values.value_counts() if counts is None else counts
     return [float(counts.get(c, 0)) / total for c in categories]
 
 

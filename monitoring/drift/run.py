@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 from monitoring.alerts import emit, iso, make_alert
 from monitoring.drift import fitcache
 from monitoring.drift.calculator import DriftCalculator, DriftConfig
+from monitoring.drift.html import write_html
 from monitoring.drift.result import DriftResult
 from monitoring.exceptions import WindowError
 from monitoring.notify import AlertRouter
@@ -19,6 +21,7 @@ from monitoring.reference import REFERENCE_FILE, load_reference
 from monitoring.settings import MonitoringSettings
 from shared.pseudonym import Pseudonymiser
 from shared.store.base import EventStore, TimeWindow
+from shared.store.columns import ColumnSample
 
 logger = logging.getLogger("monitoring.drift")
 
@@ -110,55 +113,59 @@ class DriftJob:
             self._reference_mtime = mtime
         return self._calculator
 
-    def run(self, spec: WindowSpec | None = None, *, html: bool = True, alert: bool = True,
-            html_process: bool = False) -> DriftResult:
+    def _fit_needed(self) -> bool:
+        """True when :meth:`calculator` would fit the reference: none in memory for this file, none kept on disk."""
+        if self._fixed:
+            return False
+        path = Path(self.settings.model_dir) / REFERENCE_FILE
+        if not path.exists():
+            return False  # calculator() says so at once
+        if self._calculator is not None and path.stat().st_mtime == self._reference_mtime:
+            return False
+        cache = fitcache.location(Path(self.settings.reports_dir), path, DriftConfig.from_settings(self.settings))
+        return cache is None or not cache.exists()
+
+    def _sample(self, calc: DriftCalculator, window: TimeWindow | None, limit: int) -> ColumnSample:
+        numeric, categorical = calc.sample_fields()
+        return self.store.sample_columns(numeric, categorical, window=window, limit=limit)
+
+    def run(self, spec: WindowSpec | None = None, *, html: bool = True, alert: bool = True) -> DriftResult:
         """One drift run now.
 
         Args:
             spec: the window (default: the last ``DRIFT_WINDOW_HOURS`` hours).
             html: write the HTML report into ``REPORTS_DIR``.
             alert: store an alert when drift is found.
-            html_process: render the HTML in a renderer process started now, which imports Evidently while
-                this one reads and compares (a one-off command); False renders in-process (a long-lived
-                process pays the import once).
 
         Returns:
             The result, already saved to the store (``report_html`` set when written).
         """
         spec = spec or WindowSpec()
         window, limit = spec.resolve(self.settings)
-        renderer = None
-        if html and html_process:
-            from monitoring.drift.render import HtmlRenderer
-
-            renderer = HtmlRenderer()
-        try:
-            calc = self.calculator()  # fitted once per process: not part of the run's duration
+        if self._fit_needed():
+            # Fitting takes seconds of CPU, and the read mostly waits for the server: the fit runs beside it.
             started = t0 = time.perf_counter()
-            numeric, categorical = calc.sample_fields()
-            sample = self.store.sample_columns(numeric, categorical, window=window, limit=limit)
-            t1 = time.perf_counter()
-            described = spec.describe(window, limit)
-            described.update(events=len(sample), first_event=sample.first_event, last_event=sample.last_event)
-            frame = calc.frame_of(sample)
-            del sample  # the frame holds the columns
-            result = calc.calculate(frame, window=described)
-            t2 = time.perf_counter()
-            if html and result.status == "ok":
-                reports_dir, most = Path(self.settings.reports_dir), self.settings.drift_html_max_features
-                key = self.settings.pseudonymisation_key
-                if renderer is not None:
-                    result.report_html = str(renderer.render(calc, frame, result, reports_dir, most, key))
-                    renderer = None
-                else:
-                    from monitoring.drift.html import write_html  # Evidently's renderer: imported when used
-
-                    result.report_html = str(write_html(calc, frame, result, reports_dir, most,
-                                                        Pseudonymiser(key)))
-            t3 = time.perf_counter()
-        finally:
-            if renderer is not None:
-                renderer.cancel()
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="drift-fit") as pool:
+                fitting = pool.submit(self.calculator)
+                sample = self._sample(DriftCalculator(DriftConfig.from_settings(self.settings)), window, limit)
+                calc = fitting.result()
+        else:
+            calc = self.calculator()  # in memory, or read back from disk
+            started = t0 = time.perf_counter()
+            sample = self._sample(calc, window, limit)
+        t1 = time.perf_counter()
+        described = spec.describe(window, limit)
+        described.update(events=len(sample), first_event=sample.first_event, last_event=sample.last_event)
+        frame = calc.frame_of(sample)
+        del sample  # the frame holds the columns
+        result = calc.calculate(frame, window=described)
+        del frame
+        t2 = time.perf_counter()
+        if html and result.status == "ok":
+            result.report_html = str(write_html(result, Path(self.settings.reports_dir),
+                                                self.settings.drift_html_max_features,
+                                                Pseudonymiser(self.settings.pseudonymisation_key)))
+        t3 = time.perf_counter()
         result.duration_s = time.perf_counter() - started
         result.timings = {"sample_s": t1 - t0, "calculate_s": t2 - t1, "html_s": t3 - t2}
         self.store.save_report(result.to_document())

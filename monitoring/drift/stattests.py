@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.special import rel_entr
 
 from monitoring.drift.plan import JENSEN_SHANNON, PSI, WASSERSTEIN
 
@@ -46,13 +45,40 @@ def wasserstein_norm(reference: pd.Series | Prepared, current: pd.Series | np.nd
     v_values = np.asarray(current, dtype=float)
     v_sorted = np.sort(v_values)
     # SciPy sorts the concatenation; the sorted array is the same, and from two sorted runs the
-    # stable sort (timsort) only merges them.
-    all_values = np.concatenate((u_sorted, v_sorted))
-    all_values.sort(kind="mergesort")
+    # stable sort (timsort) only merges them. Where the next value is larger (delta > 0), the values
+    # of u up to a position of the merged order are those <= its value: counting them along the merge
+    # gives SciPy's searchsorted(..., "right") counts exactly; elsewhere delta is 0 and so is the term.
+    both = np.concatenate((u_sorted, v_sorted))
+    order = np.argsort(both, kind="stable")
+    all_values = both[order]
     deltas = np.diff(all_values)
-    u_cdf = u_sorted.searchsorted(all_values[:-1], "right") / u_sorted.size
-    v_cdf = v_sorted.searchsorted(all_values[:-1], "right") / v_values.size
+    u_count = np.cumsum(order[:-1] < u_sorted.size)
+    u_cdf = u_count / u_sorted.size
+    v_cdf = (np.arange(1, all_values.size) - u_count) / v_values.size
     return float(np.vecdot(np.abs(u_cdf - v_cdf), deltas)) / prepared.norm
+
+
+def rel_entr(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``scipy.special.rel_entr`` in numpy, branch for branch.
+
+    ``x * log(x / y)`` where both are positive (``x * log1p((x - y) / y)`` when the ratio is within (0.5, 2),
+    ``x * (log(x) - log(y))`` when it leaves the range of doubles), 0 where ``x`` is 0 and ``y`` is not negative,
+    infinity elsewhere, NaN where either is NaN. Importing SciPy's special functions costs a one-off command a
+    quarter of a second; numpy's logarithms may differ from the C library's in the last bit.
+    """
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+        both = (x > 0) & (y > 0)
+        xs, ys = np.where(both, x, 1.0), np.where(both, y, 1.0)
+        ratio = xs / ys
+        near = (ratio > 0.5) & (ratio < 2)
+        representable = (ratio > np.finfo(float).tiny) & (ratio < np.inf)
+        value = np.where(near, xs * np.log1p((xs - ys) / ys),
+                         np.where(representable, xs * np.log(ratio), xs * (np.log(xs) - np.log(ys))))
+    out = np.where(both, value, np.inf)
+    out[(x == 0) & (y >= 0)] = 0.0
+    out[np.isnan(x) | np.isnan(y)] = np.nan
+    return out
 
 
 def jensenshannon(p: np.ndarray, q: np.ndarray) -> float:
@@ -64,8 +90,8 @@ def jensenshannon(p: np.ndarray, q: np.ndarray) -> float:
     return float(np.sqrt(js / 2.0))
 
 
-def binned(reference: pd.Series, current: pd.Series, discrete: bool,
-           fill_zeroes: bool) -> tuple[np.ndarray, np.ndarray]:
+def binned(reference: pd.Series, current: pd.Series, discrete: bool, fill_zeroes: bool,
+           current_counts: pd.Series | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Evidently's ``get_binned_data``: shares per category (or per Sturges bin for a numeric with > 20 values)."""
     if not discrete and reference.nunique() > 20:
         combined = np.asarray(pd.concat([reference, current], axis=0).values)
@@ -75,9 +101,10 @@ def binned(reference: pd.Series, current: pd.Series, discrete: bool,
     else:
         keys = list(set(reference.dropna().unique()) | set(current.dropna().unique()))
         reference_counts = {**dict.fromkeys(keys, 0), **dict(reference.value_counts())}
-        current_counts = {**dict.fromkeys(keys, 0), **dict(current.value_counts())}
+        counted = current.value_counts() if current_counts is None else current_counts
+        current_counted = {**dict.fromkeys(keys, 0), **dict(counted)}
         reference_percents = np.array([reference_counts[key] / len(reference) for key in keys])
-        current_percents = np.array([current_counts[key] / len(current) for key in keys])
+        current_percents = np.array([current_counted[key] / len(current) for key in keys])
     if fill_zeroes:
         for percents in (reference_percents, current_percents):
             smallest = min(percents[percents != 0])
@@ -86,7 +113,7 @@ def binned(reference: pd.Series, current: pd.Series, discrete: bool,
 
 
 def run_test(test: str, reference: pd.Series, current: pd.Series, threshold: float, discrete: bool,
-             prepared: Prepared | None = None) -> tuple[float, bool]:
+             prepared: Prepared | None = None, current_counts: pd.Series | None = None) -> tuple[float, bool]:
     """Run one test on two non-empty, NaN-free series.
 
     Args:
@@ -96,6 +123,7 @@ def run_test(test: str, reference: pd.Series, current: pd.Series, threshold: flo
         threshold: drift when the value reaches it.
         discrete: the values are categories (Evidently's categorical column type).
         prepared: :func:`prepare_reference` of ``reference`` (Wasserstein), to skip sorting it again.
+        current_counts: ``current.value_counts()`` when the caller has it already (discrete values).
 
     Returns:
         (value, drifted): the distance (or PSI) and Evidently's verdict (value >= threshold).
@@ -103,9 +131,10 @@ def run_test(test: str, reference: pd.Series, current: pd.Series, threshold: flo
     if test == WASSERSTEIN:
         value = wasserstein_norm(prepared or reference, current)
     elif test == JENSEN_SHANNON:
-        value = jensenshannon(*binned(reference, current, discrete, fill_zeroes=False))
+        value = jensenshannon(*binned(reference, current, discrete, fill_zeroes=False, current_counts=current_counts))
     elif test == PSI:
-        reference_percents, current_percents = binned(reference, current, discrete, fill_zeroes=True)
+        reference_percents, current_percents = binned(reference, current, discrete, fill_zeroes=True,
+                                                      current_counts=current_counts)
         value = float(np.sum((reference_percents - current_percents)
                              * np.log(reference_percents / current_percents)))
     else:

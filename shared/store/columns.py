@@ -125,16 +125,27 @@ def rows_to_columns(rows: Sequence[dict[str, Any]], numeric_names: Sequence[str]
 
 
 def concat(parts: Sequence[ColumnSample], limit: int | None = None) -> ColumnSample:
-    """The parts one after the other, cut to the first ``limit`` rows."""
+    """The parts one after the other, cut to the first ``limit`` rows.
+
+    The numeric matrix comes out in column-major (Fortran) order: each column is then one contiguous
+    run that the checks read as it is, and the one copy made here is also the transposition.
+    """
     if not parts:
         raise ValueError("nothing to concatenate")
     first = parts[0]
+    rows = sum(len(p) for p in parts)
+    rows = rows if limit is None else min(rows, limit)
+    numeric = np.empty((rows, first.numeric.shape[1]), dtype=np.float64, order="F")
+    done = 0
+    for part in parts:
+        take = min(len(part), rows - done)
+        if take <= 0:
+            break
+        numeric[done:done + take] = part.numeric[:take]
+        done += take
     if len(parts) == 1:
-        numeric, categorical, stamps = first.numeric, first.categorical, first.timestamps
+        categorical, stamps = first.categorical, first.timestamps
     else:
-        numeric = np.concatenate([p.numeric for p in parts])
         categorical = np.concatenate([p.categorical for p in parts])
         stamps = np.concatenate([p.timestamps for p in parts])
-    if limit is not None and len(numeric) > limit:
-        numeric, categorical, stamps = numeric[:limit], categorical[:limit], stamps[:limit]
-    return ColumnSample(first.numeric_names, numeric, first.categorical_names, categorical, stamps)
+    return ColumnSample(first.numeric_names, numeric, first.categorical_names, categorical[:rows], stamps[:rows])

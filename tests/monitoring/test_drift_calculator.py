@@ -41,6 +41,7 @@ def test_same_population_drifts_nowhere(calc: DriftCalculator) -> None:
     assert result.score is not None and not result.score.drifted
     assert result.share_drifted == 0
     assert result.severity is None
+    assert result.n_reference == calc.n_reference == len(calc.score_reference) and result.n_current == 3000
     # one distribution check and one missing-share check per feature, plus the special-value check
     assert len(result.checks) == 2 * len(calc.plans) + 1
 

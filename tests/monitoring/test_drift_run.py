@@ -97,10 +97,25 @@ def test_a_client_id_never_reaches_the_html_report_in_clear(settings: Monitoring
     import monitoring.drift.html as html_module
     from shared.pseudonym import pseudonymise
 
-    render = html_module.render_widgets
-    monkeypatch.setattr(html_module, "render_widgets",
-                        lambda widgets: render(widgets) + '<script>{"SK_ID_CURR": 661204}</script>')
+    render = html_module.render_page
+    monkeypatch.setattr(html_module, "render_page",
+                        lambda *args: render(*args) + '<script>{"SK_ID_CURR": 661204}</script>')
     _fill(store, 600)
     result = DriftJob(settings, store, fitted_calculator).run(WindowSpec(hours=2))
     text = Path(result.report_html or "").read_text()
     assert "661204" not in text and pseudonymise(661204, settings.pseudonymisation_key) in text
+
+
+def test_the_first_run_fits_beside_the_read_and_keeps_the_fit(settings: MonitoringSettings,
+                                                               store: SQLiteEventStore) -> None:
+    _fill(store, 600, income_factor=1.5)
+    first = DriftJob(settings, store)  # no calculator given: the bundle's reference, fitted
+    assert first._fit_needed()
+    fitted = first.run(WindowSpec(hours=2), html=False)
+    assert not first._fit_needed() and list((settings.reports_dir / ".drift-fit").glob("*.pickle"))
+    second = DriftJob(settings, store)  # another process: the kept fit
+    assert not second._fit_needed()
+    kept = second.run(WindowSpec(hours=2), html=False)
+    assert "AMT_INCOME_TOTAL" in fitted.drifted_features
+    assert [c.to_dict() for c in kept.checks] == [c.to_dict() for c in fitted.checks]
+    assert kept.n_reference == fitted.n_reference > 1000

@@ -9,9 +9,11 @@ events just outside W (09:59:59.999 and 12:00:00.000).
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pytest
 
 from shared.store.base import EventStore, OpsBucket, TimeWindow
@@ -310,6 +312,32 @@ def test_sample_cut_through_one_millisecond_keeps_the_larger_event_ids(store: Ev
     assert [row["score"] for row in sample] == [0.9] * 30 + [i / 100 for i in range(49, 29, -1)]
     assert [e["event_id"] for e in store.recent_events(1000, W)] == expected + [
         f"tie-{i:02d}" for i in range(29, -1, -1)] + [f"old-{i:02d}" for i in range(40)]
+
+
+def test_sample_columns_are_the_columns_of_the_sample(store: EventStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.store.columns import rows_to_columns
+
+    if type(store).__module__ == "shared.store.elastic":
+        monkeypatch.setattr("shared.store.elastic.PAGE", 10)  # several ranges of several pages, ties at the cuts
+    tied = T0 + timedelta(minutes=30)
+    events = [make_event(tied - timedelta(seconds=i // 7), score=i / 100, event_id=f"e-{i * 37 % 90:02d}")
+              for i in range(90)]
+    events[3]["features"] = {**events[3]["features"], "AMT_INCOME_TOTAL": None, "NAME_CONTRACT_TYPE": None}
+    events[4]["features"] = {k: v for k, v in events[4]["features"].items() if k not in ("AMT_CREDIT", "CODE_GENDER")}
+    assert store.index_events(events).indexed == 90
+    store.refresh()
+    numeric, categorical = ["AMT_INCOME_TOTAL", "AMT_CREDIT", "CNT_CHILDREN", "score"], ["NAME_CONTRACT_TYPE",
+                                                                                          "CODE_GENDER"]
+    for limit in (5, 31, 90, 200):
+        sample = store.sample_columns(numeric, categorical, W, limit=limit)
+        expected = rows_to_columns(store.sample_applications(W, limit=limit), numeric, categorical)
+        assert len(sample) == min(limit, 90)
+        assert np.array_equal(sample.numeric, expected.numeric, equal_nan=True)
+        assert sample.categorical.tolist() == expected.categorical.tolist()
+        assert sample.timestamps.tolist() == expected.timestamps.tolist()
+    sample = store.sample_columns(numeric, categorical, W, limit=90)
+    assert math.isnan(sample.column("AMT_INCOME_TOTAL")[np.flatnonzero(sample.column("score") == 0.03)[0]])
+    assert sample.column("CODE_GENDER")[np.flatnonzero(sample.column("score") == 0.04)[0]] is None
 
 
 # --- erasure and access -----------------------------------------------------------------
