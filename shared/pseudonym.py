@@ -99,7 +99,8 @@ class Pseudonymiser:
 
     def __init__(self, key: str | None) -> None:
         self._key = key
-        self._inner, self._outer = _hmac_states(key.encode()) if key is not None else (None, None)
+        states: tuple[Any, Any] = _hmac_states(key.encode()) if key is not None else (None, None)
+        self._inner, self._outer = states
 
     def __repr__(self) -> str:
         return "Pseudonymiser(<key>)" if self._key is not None else "Pseudonymiser(None)"
