@@ -80,7 +80,8 @@ DESCRIPTION = """Credit scoring for *Credit Express*: a loan application (the ra
 `application_train` columns) in, a probability of default and a decision out.
 
 * `POST /v1/score` scores at once; `POST /v1/score/batch` scores up to `MAX_BATCH_SIZE` as one matrix.
-* `POST /v1/jobs` queues the work (RQ); poll `GET /v1/jobs/{job_id}`.
+* `POST /v1/jobs` queues the work (RQ); poll `GET /v1/jobs/{job_id}`. Single applications that arrive
+  within `JOB_LINGER_MS` of each other are scored together as one matrix; each keeps its own job id and result.
 * `POST /v1/outcomes` reports whether scored applications defaulted (by `event_id`, `request_id` or `SK_ID_CURR`).
 * Every `/v1` route needs an `X-API-Key` header. Errors are JSON with a `request_id`.
 """
@@ -122,6 +123,8 @@ def create_app(settings: GatewaySettings | None = None, publisher_factory: Any =
             yield
         finally:
             stop_reporter.set()
+            if resources.jobs is not None:  # applications waiting to be coalesced are enqueued, not dropped
+                await resources.jobs.close()
             await run_in_threadpool(resources.close)
             logger.info("gateway stopped")
 

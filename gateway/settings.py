@@ -42,6 +42,15 @@ class GatewaySettings(BaseServiceSettings):
     job_retry_intervals: Annotated[list[int], NoDecode] = Field(
         default_factory=lambda: [1, 5, 15], description="seconds before each retry (comma-separated)"
     )
+    job_linger_ms: float = Field(
+        default=5.0, ge=0, le=1000,
+        description="single applications submitted within this many ms (same options) share one RQ job",
+    )
+    job_linger_max_ms: float = Field(
+        default=20.0, ge=0, le=1000,
+        description="while jobs wait for a worker the linger doubles per group, up to this (larger, cheaper groups)",
+    )
+    job_group_max: int = Field(default=64, ge=1, le=10_000, description="most applications coalesced into one RQ job")
     batch_offload_size: int = Field(
         default=16, ge=1, description="batches at least this large are scored in a thread, off the event loop"
     )

@@ -1,6 +1,7 @@
 """Scoring jobs, and the per-process runtime they use.
 
-Job functions are module-level and enqueued by name (``shared.jobs.SCORE_JOB``);
+Job functions are module-level and enqueued by name (``shared.jobs.SCORE_JOB``; the group
+jobs of coalesced single applications, ``SCORE_GROUP_JOB``, are in :mod:`worker.groups`);
 validation, events and results come from the scoring core (``shared.serving``). The scorer is loaded once per process:
 at worker start (:func:`load_runtime`, called by the pool's workers) or, for a
 worker started some other way, lazily at the first job. Each load increments
@@ -28,7 +29,7 @@ from rq.job import Job
 
 from shared.event import Timings
 from shared.exceptions import ExplanationUnavailableError, InputRefusedError
-from shared.jobs import SCORE_JOB, ScoreJobArgs
+from shared.jobs import SCORE_GROUP_JOB, SCORE_JOB, ScoreJobArgs
 from shared.logs import log_context
 from shared.model_holder import ChampionFollower, follow_champion
 from shared.scorer import Scorer
@@ -189,23 +190,35 @@ def on_job_failure(job: Job, exc_type: type[BaseException] | None, exc_value: Ba
                    traceback: Any) -> bool:
     """RQ exception handler: one "error" event per application of a failed attempt; no retry when permanent.
 
+    A group job's applications each get their event under their own id and request.
+
     Also called by RQ's clean-up for jobs abandoned by a dead worker (``AbandonedJobError``).
     """
     if isinstance(exc_value, PermanentJobError):
         job.retries_left = 0  # RQ reads it right after the handlers: fail now
     runtime = _runtime
     try:
-        if job.func_name != SCORE_JOB:
+        if job.func_name not in (SCORE_JOB, SCORE_GROUP_JOB):
+            return True
+        name = exc_type.__name__ if exc_type else "Error"
+        message = f"{name}: {exc_value}" if exc_value and str(exc_value) else name
+        status = "retrying" if job.retries_left else "failed"
+        if job.func_name == SCORE_GROUP_JOB:
+            from worker.groups import emit_failure_events
+
+            with log_context(job_id=job.id):  # each application's event carries its own ids
+                count = len(job.kwargs.get("ids") or [])
+                logger.warning("job", extra={"count": count, "status": status, "error_type": name,
+                                             "error": message[:500], "group": True})
+                if runtime is not None:
+                    emit_failure_events(job, runtime, name, message)
             return True
         args = ScoreJobArgs.from_kwargs(job.kwargs)
         applications = args.applications or []
-        name = exc_type.__name__ if exc_type else "Error"
-        message = f"{name}: {exc_value}" if exc_value and str(exc_value) else name
         queue_wait, total = _job_times(job, datetime.now(UTC))
         with log_context(request_id=args.request_id, job_id=job.id):  # RQ's clean-up calls this outside the job
             logger.warning("job", extra={
-                "count": len(applications),
-                "status": "retrying" if job.retries_left else "failed", "error_type": name, "error": message[:500],
+                "count": len(applications), "status": status, "error_type": name, "error": message[:500],
                 "validation_ms": args.validation_ms, "queue_wait_ms": queue_wait, "total_ms": total,
             })
         if runtime is None:

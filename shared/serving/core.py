@@ -225,6 +225,29 @@ class ScoringCore:
         version, threshold = _version_of(results, self.scorer)
         return answers.job_batch(version, threshold, items, timings)
 
+    def group_answers(self, scored: list[tuple[str, dict[str, Any], Any]], results: list[ScoreResult],
+                      timings: list[Timings], request_ids: list[str | None],
+                      explanations: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+        """Emit the events of a coalesced group and build each application's result (``JobScore``).
+
+        Args:
+            scored: ``(application id, features, SK_ID_CURR)`` of each scored application.
+            results: their scores, in the same order.
+            timings: each application's timings (its own queue wait and total).
+            request_ids: the request that submitted each application.
+            explanations: each decision's reasons, when asked for.
+
+        Each application is a job of its own: its event id derives from its own id, as a
+        single-application job's does, so a group run twice stores each event once.
+        """
+        out = []
+        for i, ((application_id, features, client_id), result) in enumerate(zip(scored, results, strict=True)):
+            explanation = explanations[i] if explanations is not None else None
+            event_id = self.events.scored("async", features, client_id, result, timings[i], request_ids[i],
+                                          application_id, explanation, 0)
+            out.append(answers.job_score(event_id, result, timings[i], explanation))
+        return out
+
     # --- shared steps ---------------------------------------------------------------------
     def infer(self, rows: list[Row], path: Path, request_id: str | None, start: float,
               validated: float) -> list[ScoreResult]:

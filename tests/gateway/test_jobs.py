@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from rq import Queue, Retry
 
 from gateway.services.jobs import failure_reason
-from shared.jobs import JOB_SERIALIZER, SCORE_JOB
+from shared.jobs import JOB_SERIALIZER, SCORE_JOB, application_key
 from shared.schema import example_application
 from shared.scorer import Scorer
 from tests.gateway.conftest import HEADERS, events, post_json
@@ -167,12 +167,24 @@ def test_a_job_holding_a_clear_client_id_expires_in_every_state(make_client: Any
     from rq.job import Job
 
     idle = make_client(embedded_worker=False, job_queue_ttl=120, job_result_ttl=60)
-    queued = post_json(idle, "/v1/jobs", example_application()).json()["job_id"]
     redis = idle.app.state.resources.redis  # type: ignore[attr-defined]
-    assert 0 < redis.ttl(f"rq:job:{queued}") <= 120  # discarded if no worker takes it in time
-    job = Job.fetch(queued, connection=redis, serializer=JOB_SERIALIZER)
+    settings = idle.app.state.resources.settings  # type: ignore[attr-defined]
+    # a single application: its group job holds it (client id in clear), its record only the group's id
+    queued = post_json(idle, "/v1/jobs", example_application()).json()["job_id"]
+    group = redis.hget(application_key(queued), "group").decode()
+    assert 0 < redis.ttl(f"rq:job:{group}") <= 120  # discarded if no worker takes it in time
+    job = Job.fetch(group, connection=redis, serializer=JOB_SERIALIZER)
+    assert (job.ttl, job.result_ttl, job.failure_ttl) == (120, 60, 60)
+    assert 0 < redis.ttl(application_key(queued)) <= settings.job_clear_id_max_s
+    # a batch is a job of its own
+    batch = post_json(idle, "/v1/jobs", {"applications": synthetic_applications(2, seed=3)}).json()["job_id"]
+    assert 0 < redis.ttl(f"rq:job:{batch}") <= 120
+    job = Job.fetch(batch, connection=redis, serializer=JOB_SERIALIZER)
     assert (job.ttl, job.result_ttl, job.failure_ttl) == (120, 60, 60)
     working = make_client(job_queue_ttl=120, job_result_ttl=60)
+    redis = working.app.state.resources.redis  # type: ignore[attr-defined]
     done = post_json(working, "/v1/jobs", example_application()).json()["job_id"]
     assert poll(working, done)["status"] == "finished"
-    assert 0 < working.app.state.resources.redis.ttl(f"rq:job:{done}") <= 60  # type: ignore[attr-defined]
+    group = redis.hget(application_key(done), "group").decode()
+    assert 0 < redis.ttl(f"rq:job:{group}") <= 60
+    assert 0 < redis.ttl(application_key(done)) <= 60  # the result, pseudonymous, as long as a job's
