@@ -14,17 +14,44 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from starlette.requests import Request
+import orjson
+from starlette.requests import ClientDisconnect, Request
 
 from gateway.deps import scoring_of
 from gateway.errors import error_body, gateway_error_response
-from gateway.exceptions import GatewayError
+from gateway.exceptions import BodyTooLargeError, GatewayError
 from gateway.middleware import request_id_of
 from gateway.responses import OrjsonResponse
-from gateway.routes import explain_param, read_body
+from gateway.routes import explain_param
 
 SCORE_PATH = "/v1/score"
 ROUTE_LABEL = SimpleNamespace(path=SCORE_PATH)
+_JSON_TYPE = (b"content-type", b"application/json")
+_ANSWER_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS  # those of OrjsonResponse
+
+
+async def receive_body(receive: Any) -> bytes:
+    """The whole request body, as Starlette's ``Request.body()`` reads it, without its stream machinery.
+
+    Raises:
+        ClientDisconnect: the client went away before the body's end.
+        BodyTooLargeError: from the middleware's ``receive``, when the body is over the limit.
+    """
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        kind = message["type"]
+        if kind == "http.request":
+            body = message.get("body", b"")
+            if not message.get("more_body", False):
+                if not chunks:
+                    return body  # the usual case: the whole body in one message
+                chunks.append(body)
+                return b"".join(chunks)
+            if body:
+                chunks.append(body)
+        elif kind == "http.disconnect":
+            raise ClientDisconnect()
 
 
 class ScoreEndpoint:
@@ -50,8 +77,18 @@ class ScoreEndpoint:
             try:
                 scoring = scoring_of(request)
                 explain = explain_param(request, scoring, "sync") if scope["query_string"] else False
-                body = await read_body(request, scoring, "sync")
-                response = OrjsonResponse(scoring.score_one(body, request_id_of(scope), explain))
+                try:
+                    body = await receive_body(receive)
+                except BodyTooLargeError as exc:  # its "invalid" event, then 413
+                    scoring.refuse_body("sync", "body_too_large", exc.message, request_id_of(scope))
+                    raise
+                payload = orjson.dumps(scoring.score_one(body, request_id_of(scope), explain),
+                                       option=_ANSWER_OPTIONS)
             except GatewayError as exc:
                 response = gateway_error_response(request, exc)
+            else:  # the two messages OrjsonResponse sends, with the same headers in the same order
+                await send({"type": "http.response.start", "status": 200,
+                            "headers": [(b"content-length", str(len(payload)).encode("latin-1")), _JSON_TYPE]})
+                await send({"type": "http.response.body", "body": payload})
+                return
         await response(scope, receive, send)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
 from bisect import bisect_left
 from collections.abc import Iterator, Mapping
@@ -72,15 +73,25 @@ class GatewayMetrics:
         self._latency: dict[tuple[str, str], list[float]] = {}
         self._scores: dict[str, list[float]] = {}
         self._flush_due = 0.0  # when the scheduled flush should have run; 0: none scheduled
+        self._flush_thread = 0  # the thread of the event loop that runs the scheduled flush
+
+    def _on_flushing_loop(self) -> bool:
+        """True on the thread of the loop whose flush is scheduled and not overdue: the figure goes to the lists.
+
+        Cheaper than ``asyncio.get_running_loop()`` (a ``getpid`` system call each time on Python 3.11).
+        """
+        return self._flush_due >= time.monotonic() and threading.get_ident() == self._flush_thread
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count one request and its latency (on the event loop: no lock, no file; see the module docstring)."""
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # another thread (or no loop): straight into prometheus_client, which locks
-            self.requests.labels(route, method, str(status)).inc()
-            self.latency.labels(route, method).observe(seconds)
-            return
+        loop = None
+        if not self._on_flushing_loop():
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # another thread (or no loop): straight into prometheus_client, which locks
+                self.requests.labels(route, method, str(status)).inc()
+                self.latency.labels(route, method).observe(seconds)
+                return
         key = (route, method, status)
         self._requests[key] = self._requests.get(key, 0) + 1
         pending = self._latency.get((route, method))
@@ -88,24 +99,26 @@ class GatewayMetrics:
             pending = self._latency[(route, method)] = [0.0] * (len(LATENCY_BUCKETS) + 2)
         pending[0] += seconds
         pending[bisect_left(LATENCY_BUCKETS, seconds) + 1] += 1
-        if self._flush_due < time.monotonic():  # none scheduled, or its loop is gone
+        if loop is not None and self._flush_due < time.monotonic():  # none scheduled, or its loop is gone
             self._schedule_flush(loop)
 
     def observe_scores(self, path: str, probabilities: list[float], decisions: list[str]) -> None:
         """Record the scores and decisions of scored applications (like :meth:`observe_request`; a big batch
         scored in a worker thread records them straight into prometheus_client)."""
         approved = sum(1 for d in decisions if d == "approved")
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            histogram = self.scores.labels(path)
-            for p in probabilities:
-                histogram.observe(p)
-            if approved:
-                self.decisions.labels(path, "approved").inc(approved)
-            if len(decisions) - approved:
-                self.decisions.labels(path, "refused").inc(len(decisions) - approved)
-            return
+        loop = None
+        if not self._on_flushing_loop():
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                histogram = self.scores.labels(path)
+                for p in probabilities:
+                    histogram.observe(p)
+                if approved:
+                    self.decisions.labels(path, "approved").inc(approved)
+                if len(decisions) - approved:
+                    self.decisions.labels(path, "refused").inc(len(decisions) - approved)
+                return
         pending = self._scores.get(path)
         if pending is None:
             pending = self._scores[path] = [0.0] * (len(SCORE_BUCKETS) + 4)
@@ -114,11 +127,12 @@ class GatewayMetrics:
             pending[bisect_left(SCORE_BUCKETS, p) + 1] += 1
         pending[-2] += approved
         pending[-1] += len(decisions) - approved
-        if self._flush_due < time.monotonic():
+        if loop is not None and self._flush_due < time.monotonic():
             self._schedule_flush(loop)
 
     def _schedule_flush(self, loop: asyncio.AbstractEventLoop) -> None:
         self._flush_due = time.monotonic() + 2 * FLUSH_INTERVAL_S
+        self._flush_thread = threading.get_ident()
         loop.call_later(FLUSH_INTERVAL_S, self.flush)
 
     def flush(self) -> None:

@@ -95,10 +95,12 @@ class Pseudonymiser:
             (no link between two texts, and still nothing in clear).
     """
 
-    __slots__ = ("_key",)
+    __slots__ = ("_inner", "_key", "_outer")
 
     def __init__(self, key: str | None) -> None:
         self._key = key
+        states: tuple[Any, Any] = _hmac_states(key.encode()) if key is not None else (None, None)
+        self._inner, self._outer = states
 
     def __repr__(self) -> str:
         return "Pseudonymiser(<key>)" if self._key is not None else "Pseudonymiser(None)"
@@ -108,7 +110,14 @@ class Pseudonymiser:
         text = normalise_id(client_id)
         if text is None:
             return None
-        return pseudonymise(text, self._key) if self._key is not None else REDACTED
+        if self._inner is None or self._outer is None:
+            return REDACTED
+        # pseudonymise(text, key), from the key's two hash states computed once (HMAC's own construction)
+        inner = self._inner.copy()
+        inner.update(text.encode())
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()[:32]
 
     def text(self, text: str) -> str:
         """``text`` with the value after every ``SK_ID_CURR`` key replaced by its pseudonym."""
@@ -148,6 +157,18 @@ class Pseudonymiser:
         if isinstance(value, list | tuple):
             return [self.value(item) for item in value]
         return value
+
+
+def _hmac_states(key: bytes) -> tuple[Any, Any]:
+    """The SHA-256 states of HMAC's inner and outer padded keys (RFC 2104): each pseudonym then costs two copies.
+
+    ``hmac.new`` derives them again for every message.
+    """
+    block = 64  # SHA-256's block size
+    if len(key) > block:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(block, b"\0")
+    return (hashlib.sha256(bytes(b ^ 0x36 for b in key)), hashlib.sha256(bytes(b ^ 0x5C for b in key)))
 
 
 def _is_ref(value: Any) -> bool:

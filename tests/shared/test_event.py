@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import orjson
+import pytest
 
 from shared.event import ScoringEvent, Timings, pseudonymise
 
@@ -37,3 +38,18 @@ def test_pseudonymise_is_keyed_stable_and_not_reversible_by_eye() -> None:
     assert one != pseudonymise(100003, "key-a")
     assert one is not None and "100002" not in one and len(one) == 32
     assert pseudonymise(None, "key-a") is None
+
+
+@pytest.mark.parametrize("now", [1767225600_000000000, 1767225600_123456789, 1798761599_999999999,
+                                 1700000000_000999999])
+def test_the_timestamp_is_the_text_datetime_gives(monkeypatch: pytest.MonkeyPatch, now: int) -> None:
+    from datetime import UTC, datetime
+
+    import shared.event
+
+    monkeypatch.setattr(shared.event.time, "time_ns", lambda: now)
+    second, nanoseconds = divmod(now, 10**9)
+    as_datetime = datetime.fromtimestamp(second, UTC).replace(microsecond=nanoseconds // 1000)
+    expected = as_datetime.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    assert shared.event.utc_now_iso() == expected
+    assert shared.event.utc_now_iso() == expected  # the second's text kept from the first call

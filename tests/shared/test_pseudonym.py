@@ -80,3 +80,10 @@ def test_the_matcher_finds_the_pseudonym_or_a_clear_id_and_never_shows_the_id() 
     with pytest.raises(ValueError, match="empty") as raised:
         ClientMatcher.for_client("  ", KEY)
     assert str(CLIENT) not in str(raised.value)
+
+
+@pytest.mark.parametrize("key", ["", "k", "x" * 64, "y" * 65, "é" * 100])
+def test_the_pseudonymiser_gives_the_keyed_hash_for_any_key_length(key: str) -> None:
+    pseudonymiser = Pseudonymiser(key)
+    for value in (100002, "100002", 100002.0, "abc"):
+        assert pseudonymiser.ref(value) == pseudonymise(normalise_id(value), key)

@@ -161,3 +161,9 @@ def test_encoding_that_does_not_fit_the_model_is_refused(tiny_bundle: Path, tmp_
     (bundle / "metadata.json").write_text(json.dumps(metadata))
     with pytest.raises(BundleError, match="features"):
         Scorer.load(bundle)
+
+
+def test_one_application_gets_the_calibrated_value_of_its_raw_output(scorer: Scorer) -> None:
+    for application in synthetic_applications(20, seed=5):
+        raw = scorer.predict_proba(encode([application], scorer.state))
+        assert scorer.score_batch([application])[0].probability == scorer.calibrate(raw).tolist()[0]
