@@ -31,6 +31,7 @@ def test_embedded_outcomes_and_performance(bundle_dir: Path, tmp_path: Path, mon
         pseudonymisation_key="embedded-outcomes-pseudonymisation-key")
     applications, defaulted = applications_with_outcomes(N, seed=22)
     store = SQLiteEventStore(sqlite_path)
+    store.setup()  # the tables exist before the first count, whenever the in-process indexer gets to them
     with TestClient(create_app(settings)) as client:
         results = score_all(client, applications, HEADERS)
         wait_indexed(store, N)
