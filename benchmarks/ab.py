@@ -13,9 +13,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
-import tarfile
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -23,8 +21,8 @@ from typing import Any
 from benchmarks.common import (
     BENCH_API_KEY,
     RESULTS,
-    ROOT,
     bundle_dir,
+    checkout,
     drop_streams,
     free_port,
     log,
@@ -37,14 +35,7 @@ from benchmarks.payloads import ensure_payloads
 from benchmarks.servers import gateway
 from benchmarks.wrk import run_wrk
 
-
-def checkout(revision: str, into: Path) -> Path:
-    """``gateway/`` and ``shared/`` of ``revision``, extracted with ``git archive`` (the work tree is untouched)."""
-    archive = into / "src.tar"
-    subprocess.run(["git", "archive", "-o", str(archive), revision, "gateway", "shared"], cwd=ROOT, check=True)
-    with tarfile.open(archive) as tar:
-        tar.extractall(into / "src", filter="data")
-    return into / "src"
+SOURCES = ("gateway", "shared")  # the packages the gateway runs from, taken from another revision
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
             server.log_path.parent.mkdir(parents=True, exist_ok=True)
             server.log_path.unlink(missing_ok=True)
             if label == "A" and args.before:
-                source = checkout(args.before, Path(tmp))
+                source = checkout(args.before, Path(tmp), *SOURCES)
                 server.cwd = source
                 server.env = {**server.env, "PYTHONPATH": str(source), "MODEL_DIR": str(bundle_dir())}
             variants[label] = (server, port)

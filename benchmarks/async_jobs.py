@@ -28,9 +28,7 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from datetime import datetime
@@ -45,6 +43,7 @@ from benchmarks.common import (
     Server,
     bundle_dir,
     bundle_info,
+    checkout,
     free_port,
     log,
     machine,
@@ -196,14 +195,7 @@ def batch_bodies(bodies: list[bytes], size: int, path: Path) -> Path:
     return path
 
 
-def checkout(revision: str, into: Path) -> Path:
-    """``gateway/``, ``shared/`` and ``worker/`` of ``revision`` (``git archive``; the work tree is untouched)."""
-    archive = into / "src.tar"
-    subprocess.run(["git", "archive", "-o", str(archive), revision, "gateway", "shared", "worker"], cwd=ROOT,
-                   check=True)
-    with tarfile.open(archive) as tar:
-        tar.extractall(into / "src", filter="data")
-    return into / "src"
+SOURCES = ("gateway", "shared", "worker")  # what a before revision runs from
 
 
 class Variant:
@@ -326,7 +318,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="async-before-") as tmp:
         variants = []
         if args.before:
-            variants.append(Variant("before", args.db_before, args.processes, checkout(args.before, Path(tmp)), {}))
+            source = checkout(args.before, Path(tmp), *SOURCES)
+            variants.append(Variant("before", args.db_before, args.processes, source, {}))
         variants.append(Variant("after", args.db, args.processes, None, dict(e.split("=", 1) for e in args.env)))
         try:
             for variant in variants:

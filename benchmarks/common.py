@@ -15,6 +15,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tarfile
 import time
 import urllib.error
 import urllib.request
@@ -257,3 +258,13 @@ def command_line() -> str:
     return " ".join([".venv/bin/python -m " + Path(sys.argv[0]).with_suffix("").relative_to(ROOT).as_posix()
                      .replace("/", "."), *sys.argv[1:]]) if Path(sys.argv[0]).resolve().is_relative_to(ROOT) \
         else " ".join(sys.argv)
+
+
+def checkout(revision: str, into: Path, *paths: str) -> Path:
+    """``paths`` of ``revision`` (its whole tree when none are named) in ``into/src``, extracted with
+    ``git archive``: the work tree is untouched."""
+    archive = into / "src.tar"
+    subprocess.run(["git", "archive", "-o", str(archive), revision, *paths], cwd=ROOT, check=True)
+    with tarfile.open(archive) as tar:
+        tar.extractall(into / "src", filter="data")
+    return into / "src"

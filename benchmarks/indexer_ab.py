@@ -23,25 +23,15 @@ import json
 import os
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import ROOT, VENV_PY, log, machine, md_table, median, write_results
+from benchmarks.common import ROOT, VENV_PY, checkout, log, machine, md_table, median, write_results
 
 WORKTREE = "WORKTREE"
-
-
-def checkout(revision: str, into: Path) -> Path:
-    """``worker/`` and ``shared/`` of ``revision``, extracted with ``git archive`` (the work tree is untouched)."""
-    archive = into / "src.tar"
-    subprocess.run(["git", "archive", "-o", str(archive), revision, "worker", "shared"], cwd=ROOT, check=True)
-    with tarfile.open(archive) as tar:
-        tar.extractall(into / "src", filter="data")
-    return into / "src"
 
 
 def _steady(redis: Any, store: Any, stream: str, docs: list[bytes], rate: int) -> tuple[float, float]:
@@ -160,8 +150,8 @@ def main(argv: list[str] | None = None) -> int:
         print("RESULT " + json.dumps(child(args.child, args.events, args.redis_parser, args.rate)))
         return 0
     with tempfile.TemporaryDirectory() as tmp:
-        sources = {"A": str(checkout(args.before, Path(tmp))) if args.before != WORKTREE else WORKTREE,
-                   "B": WORKTREE}
+        before = WORKTREE if args.before == WORKTREE else str(checkout(args.before, Path(tmp), "worker", "shared"))
+        sources = {"A": before, "B": WORKTREE}
         rows: dict[str, list[dict[str, Any]]] = {"A": [], "B": []}
         for round_no in range(args.rounds):
             for side in ("A", "B") if round_no % 2 == 0 else ("B", "A"):

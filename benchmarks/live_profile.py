@@ -24,12 +24,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.ab import checkout
+from benchmarks.ab import SOURCES
 from benchmarks.common import (
     BENCH_API_KEY,
     RESULTS,
     bundle_dir,
     bundle_info,
+    checkout,
     drop_streams,
     free_port,
     log,
@@ -92,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     server = gateway(port, 1, stream="bench:events:profile", **env)
     with tempfile.TemporaryDirectory(prefix="live-profile-") as tmp:
         if args.source:
-            source = checkout(args.source, Path(tmp))
+            source = checkout(args.source, Path(tmp), *SOURCES)
             server.cwd = source
             server.env = {**server.env, "PYTHONPATH": str(source), "MODEL_DIR": str(bundle_dir())}
         with server:

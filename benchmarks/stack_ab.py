@@ -15,26 +15,20 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import subprocess
 import sys
-import tarfile
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from benchmarks import stack_procs as procs
-from benchmarks.common import ROOT, command_line, log, machine, md_table, median, write_results
+from benchmarks.common import ROOT, checkout, command_line, log, machine, md_table, median, write_results
 from benchmarks.stack import TARGET_RPS, run_once
 from benchmarks.wrk import ensure_wrk
 
 
-def checkout(revision: str, into: Path) -> Path:
+def revision_tree(revision: str, into: Path) -> Path:
     """The tree of ``revision`` in ``into/src`` (git archive), with links to this tree's .venv and models."""
-    archive = into / "src.tar"
-    subprocess.run(["git", "archive", "-o", str(archive), revision], cwd=ROOT, check=True)
-    target = into / "src"
-    with tarfile.open(archive) as tar:
-        tar.extractall(target, filter="data")
+    target = checkout(revision, into)
     for name in (".venv", "models"):
         link = target / name
         if link.is_symlink():
@@ -67,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     ensure_wrk()
     runs: dict[str, list[dict[str, Any]]] = {"A": [], "B": []}
     with tempfile.TemporaryDirectory() as tmp:
-        roots = {"A": checkout(args.before, Path(tmp)), "B": ROOT}
+        roots = {"A": revision_tree(args.before, Path(tmp)), "B": ROOT}
         for pair in range(args.pairs):
             for side in ("A", "B") if pair % 2 == 0 else ("B", "A"):
                 log(f"pair {pair + 1}, side {side}: {roots[side]}")
