@@ -17,6 +17,7 @@ from typing import Any, Literal
 Kind = Literal["categorical", "flag", "integer", "continuous"]
 
 CLIENT_ID = "SK_ID_CURR"
+CLIENT_ID_MAX = 10**12  # the largest client reference accepted (it is a non-negative integer)
 TARGET = "TARGET"
 # The table's "not employed" value of DAYS_EMPLOYED (pensioners, unemployed).
 DAYS_EMPLOYED_UNEMPLOYED = 365243

@@ -22,7 +22,7 @@ from typing import Annotated, Any, Literal, Optional
 
 import msgspec
 
-from shared.columns import CLIENT_ID, DAYS_EMPLOYED_UNEMPLOYED, Column, feature_columns
+from shared.columns import CLIENT_ID, CLIENT_ID_MAX, DAYS_EMPLOYED_UNEMPLOYED, Column, feature_columns
 
 __all__ = ["decode_valid"]
 
@@ -44,7 +44,7 @@ def _type(column: Column) -> Any:
 
 
 def _struct() -> type[msgspec.Struct]:
-    fields: list[tuple[Any, ...]] = [(CLIENT_ID, Annotated[int, msgspec.Meta(ge=0, le=10**12)])]
+    fields: list[tuple[Any, ...]] = [(CLIENT_ID, Annotated[int, msgspec.Meta(ge=0, le=CLIENT_ID_MAX)])]
     for column in feature_columns():
         fields.append((column.name, _type(column)) if column.required else (column.name, _type(column), None))
     return msgspec.defstruct("FastApplication", fields, forbid_unknown_fields=True, kw_only=True)

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from shared.columns import CLIENT_ID, DAYS_EMPLOYED_UNEMPLOYED, Column, feature_columns
+from shared.columns import CLIENT_ID, CLIENT_ID_MAX, DAYS_EMPLOYED_UNEMPLOYED, Column, feature_columns
 
 __all__ = ["LoanApplication", "ValidationError", "field_errors", "example_application"]
 
@@ -58,7 +58,7 @@ LoanApplication: type[BaseModel] = create_model(  # type: ignore[call-overload]
     __doc__="One loan application: the raw Home Credit application_train columns.",
     **{
         CLIENT_ID: (
-            Annotated[int, Field(strict=True, ge=0, le=10**12)],
+            Annotated[int, Field(strict=True, ge=0, le=CLIENT_ID_MAX)],
             Field(..., description="client reference (pseudonymised before storage)"),
         )
     },

@@ -14,14 +14,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from shared.columns import CLIENT_ID
+from shared.columns import CLIENT_ID, CLIENT_ID_MAX
 from shared.outcomes.exceptions import EnvelopeError
 
 MAX_ITEMS = 10_000
 CLOCK_SKEW = timedelta(minutes=5)  # an observed_at this far ahead of our clock is still taken as "now"
 EVENT_ID_PATTERN = re.compile(r"[0-9a-f]{32}")  # the 32 hex digits every answer's event_id has
 REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")  # what the gateway accepts as X-Request-ID
-CLIENT_ID_MAX = 10**12  # as the application schema's SK_ID_CURR
 REFERENCES = ("event_id", "request_id", CLIENT_ID)
 FIELDS = frozenset((*REFERENCES, "defaulted", "observed_at"))
 
