@@ -97,9 +97,12 @@ def application_key(application_id: str) -> str:
     return f"{APPLICATION_KEY_PREFIX}{application_id}"
 
 
+RQ_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # the ISO form RQ writes its job timestamps in (UTC, microseconds, a Z)
+
+
 def iso_now() -> str:
-    """Now, in the ISO form RQ uses for its job timestamps (UTC, microseconds, a Z)."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """Now, in the ISO form RQ uses for its job timestamps (:data:`RQ_TIME_FORMAT`)."""
+    return datetime.now(UTC).strftime(RQ_TIME_FORMAT)
 
 
 @dataclass(slots=True)

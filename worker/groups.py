@@ -30,6 +30,7 @@ from shared.jobs import (
     ENDED_FIELD,
     REASON_FIELD,
     RESULT_FIELD,
+    RQ_TIME_FORMAT,
     STARTED_FIELD,
     STATUS_FIELD,
     GroupJobArgs,
@@ -40,18 +41,17 @@ from worker import tasks
 from worker.exceptions import ExplanationJobError
 
 logger = logging.getLogger("worker.tasks")
-_RQ_TIME = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
 def _parse(moment: str | None) -> datetime | None:
     try:
-        return datetime.strptime(moment, _RQ_TIME).replace(tzinfo=UTC) if moment else None
+        return datetime.strptime(moment, RQ_TIME_FORMAT).replace(tzinfo=UTC) if moment else None
     except ValueError:
         return None
 
 
 def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime(_RQ_TIME)
+    return moment.astimezone(UTC).strftime(RQ_TIME_FORMAT)
 
 
 def _ms(start: datetime | None, end: datetime | None) -> float | None:
