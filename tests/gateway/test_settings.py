@@ -75,3 +75,27 @@ def test_http_server_is_uvicorn_or_granian(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("HTTP_SERVER", "gunicorn")
     with pytest.raises(ValidationError, match="http_server"):
         GatewaySettings()
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("JOB_LINGER_MS", "-1", "greater than or equal to 0"),
+    ("JOB_LINGER_MS", "5000", "less than or equal to 1000"),
+    ("JOB_LINGER_MS", "soon", "valid number"),
+    ("JOB_LINGER_MAX_MS", "-5", "greater than or equal to 0"),
+    ("JOB_GROUP_MAX", "0", "greater than or equal to 1"),
+    ("JOB_GROUP_MAX", "many", "valid integer"),
+])
+def test_coalescing_settings_out_of_range_or_of_the_wrong_type_are_refused_at_start(
+        monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str) -> None:
+    monkeypatch.setenv("ALLOW_NO_API_KEY", "true")
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError, match=message):
+        GatewaySettings()
+
+
+def test_coalescing_settings_have_their_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("JOB_LINGER_MS", "JOB_LINGER_MAX_MS", "JOB_GROUP_MAX"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ALLOW_NO_API_KEY", "true")
+    settings = GatewaySettings()
+    assert (settings.job_linger_ms, settings.job_linger_max_ms, settings.job_group_max) == (5.0, 20.0, 64)
