@@ -7,7 +7,7 @@ redis-py's Python code. When the process publishes from an event loop (the
 gateway), :meth:`EventPublisher.attach_loop` gives that loop a
 :class:`LoopSender`, and the events published on the loop take this path as
 long as Redis answers and the thread has nothing of its own to send (no spooled
-event, an empty queue, the stream under its cap):
+event, no batch in hand, the stream under its cap):
 
 * :meth:`LoopSender.add` appends the event's JSON to a list; ``linger_s`` later
   (at once when ``batch_size`` events wait) one buffer of ``XADD stream *
@@ -18,8 +18,10 @@ event, an empty queue, the stream under its cap):
 * anything wrong (the connection lost or refused, an error reply, no answer
   within the timeout, the stream at its cap) hands every event not yet
   acknowledged back to the publisher's queue, in order, and the thread sends
-  or spools it as before; the loop path stays off until the thread has sent
-  everything with Redis answering again. Delivery stays at least once: an
+  or spools it as before; the loop path stays off until Redis answers the
+  thread again with nothing spooled, then takes over the thread's queue (those
+  events first, in order: :meth:`EventPublisher._hand_over`), even while events
+  keep arriving. Delivery stays at least once: an
   ``XADD`` whose reply was lost is sent again, and the indexer's ``_id``
   absorbs the copy.
 
@@ -313,8 +315,9 @@ class LoopSender:
 
     # --- (re)connecting ----------------------------------------------------------------------
     def _resume(self) -> None:
-        """Take events again when the thread has nothing left and Redis answers; connect first if needed."""
-        if self._closing or self.active or not self.publisher._quiet():
+        """Take events again (the thread's queue first) once Redis answers and the thread holds no batch of its own;
+        connect first if needed."""
+        if self._closing or self.active:
             return
         if self._conn is None:
             if not self._connecting and time.monotonic() >= self._next_connect:
@@ -322,7 +325,12 @@ class LoopSender:
                 self.loop.create_task(self._connect())
             return
         if self.inflight_events < self.max_pending // 2:
+            queued = self.publisher._hand_over(self.max_pending // 2)
+            if queued is None:  # the thread still has events of its own to send, or Redis is not back
+                return
             self.active = True
+            for data in queued:  # the thread's queue goes first, in its order
+                self.add(data)
 
     async def _connect(self) -> None:
         conn = _Connection(self)

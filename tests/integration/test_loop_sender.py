@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -121,4 +122,42 @@ def test_a_cut_connection_spools_then_forwards_then_the_loop_sends_again(redis_c
     stats = publisher.stats()
     assert stats["dropped"] == 0 and stats["published"] >= n
     # in order (an XADD whose reply was lost is sent again, so only first occurrences count)
+    assert list(dict.fromkeys(stream_ids(redis_client, stream))) == [e["event_id"] for e in events]
+
+
+def test_under_steady_load_the_loop_takes_the_stream_back_after_a_failure(redis_client: redis_lib.Redis,
+                                                                          stream: str, loop_thread: LoopThread,
+                                                                          tmp_path: Path) -> None:
+    """A server is never idle under steady load: the loop must not wait for a pause in the traffic to send again."""
+    events = many_events(6_000)
+    publisher = EventPublisher(redis_lib.Redis.from_url(require_redis(), socket_timeout=2), stream,
+                               spool_dir=tmp_path / "spool", retry_interval_s=0.2)
+    seen: dict[str, Any] = {"back_at": None}
+
+    async def publish_steadily() -> None:
+        # a busy gateway worker: each request holds the loop (its work), which runs its callbacks between them
+        sender = publisher._sender
+        assert sender is not None
+        for i, event in enumerate(events):
+            time.sleep(0.0003)  # the request's work, then its event, then the next request
+            assert publisher.publish(event)
+            if i == 1_000:
+                sender._fail("cut by the test")  # the queue goes to the thread, which sends it
+                assert not publisher.loop_active
+            elif i > 1_000 and seen["back_at"] is None and publisher.loop_active:
+                seen["back_at"] = i
+            if i % 16 == 15:
+                await asyncio.sleep(0)
+
+    try:
+        assert loop_thread.call(publisher.attach_loop)
+        wait_until(lambda: publisher.loop_active, timeout=10)
+        loop_thread.call(publish_steadily)
+        assert publisher.flush(30)
+    finally:
+        publisher.close()
+    # back well before the end of the traffic (a reconnection after 0.2 s, the thread asking every 0.1 s)
+    assert seen["back_at"] is not None and seen["back_at"] < 3_000, seen
+    stats = publisher.stats()
+    assert stats["dropped"] == 0 and stats["published"] >= len(events)
     assert list(dict.fromkeys(stream_ids(redis_client, stream))) == [e["event_id"] for e in events]

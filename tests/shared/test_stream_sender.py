@@ -25,6 +25,7 @@ class FakePublisher:
         self.acknowledged = 0
         self.lengths: list[int] = []
         self.quiet = True
+        self.queued: list[bytes] = []  # the thread's queue, handed over to the loop when it resumes
 
     def _take_back(self, events: list[bytes], reason: str | None = None) -> None:
         self.taken_back += events
@@ -36,8 +37,11 @@ class FakePublisher:
     def _set_full(self, length: int) -> None:
         self.lengths.append(length)
 
-    def _quiet(self) -> bool:
-        return self.quiet
+    def _hand_over(self, limit: int) -> list[bytes] | None:
+        if not self.quiet:
+            return None
+        queued, self.queued = self.queued, []
+        return queued
 
 
 class FakeTransport:
@@ -118,7 +122,26 @@ def test_a_refused_xadd_goes_back_to_the_publisher() -> None:
         sender._received(xadd_reply(1) + b"-OOM command not allowed when used memory > 'maxmemory'\r\n"
                          + xadd_reply(1))
         assert publisher.acknowledged == 2 and publisher.taken_back == [b"b"]
-        assert not sender.active  # the thread sends the next events until it is idle again
+        assert not sender.active  # the thread sends the next events until the loop takes over again
+
+    run(check)
+
+
+def test_resuming_takes_over_the_threads_queue_first_in_order() -> None:
+    def check(sender: LoopSender, publisher: FakePublisher, transport: FakeTransport) -> None:
+        sender.active = False
+        publisher.queued = [b"q1", b"q2"]  # published while the thread had the stream
+        publisher.quiet = False  # the thread still holds a batch of its own: no take-over yet
+        sender._resume()
+        assert not sender.active and publisher.queued == [b"q1", b"q2"]
+        publisher.quiet = True
+        sender._resume()
+        assert sender.active and publisher.queued == []
+        sender.add(b"own")
+        sender._flush()
+        packer = Connection()
+        assert bytes(transport.written) == b"".join(
+            b"".join(packer.pack_command("XADD", STREAM, "*", "event", e)) for e in (b"q1", b"q2", b"own"))
 
     run(check)
 
