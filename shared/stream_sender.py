@@ -178,11 +178,16 @@ class LoopSender:
         elif len(batch) >= self.batch_size:
             self._flush()
 
-    def _flush(self) -> None:
+    def _take_batch(self) -> list[bytes]:
+        """The events waiting for the next write (the linger timer cancelled)."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
         batch, self._batch = self._batch, []
+        return batch
+
+    def _flush(self) -> None:
+        batch = self._take_batch()
         if not batch:
             return
         conn = self._conn
@@ -409,10 +414,7 @@ class LoopSender:
             self._finish()
 
     def _hand_back_batch(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        batch, self._batch = self._batch, []
+        batch = self._take_batch()
         if batch:
             self.publisher._take_back(batch)
 

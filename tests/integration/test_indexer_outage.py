@@ -26,7 +26,7 @@ from shared.publisher import EventPublisher
 from shared.store.elastic import ElasticsearchEventStore
 from tests.utils.events import many_events
 from tests.utils.servers import require_elasticsearch, require_redis
-from tests.utils.tcp_proxy import TcpProxy
+from tests.utils.tcp_proxy import TcpProxy, redis_through
 from tests.utils.waiting import wait_until
 from worker.indexer import Indexer
 
@@ -102,9 +102,7 @@ def test_redis_outage_on_the_publishing_side_spools_then_forwards(redis_client: 
     indexer = Indexer(redis_client, es_store, stream, consumer="spool-test", batch_size=1000, block_ms=200)
     stop, thread = run_indexer(indexer)
     with TcpProxy(redis_url.port or 6379, redis_url.hostname or "127.0.0.1") as proxy:
-        db = int((redis_url.path or "/0").strip("/") or 0)
-        through_proxy = redis_lib.Redis(host="127.0.0.1", port=proxy.port, db=db, socket_connect_timeout=1,
-                                        socket_timeout=2)
+        through_proxy = redis_through(proxy, require_redis())
         publisher = EventPublisher(through_proxy, stream, spool_dir=tmp_path / "spool", retry_interval_s=0.2)
         try:
             for event in events[: n // 3]:

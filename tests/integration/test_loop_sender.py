@@ -23,7 +23,7 @@ import redis as redis_lib
 from shared.publisher import EventPublisher
 from tests.utils.events import many_events
 from tests.utils.servers import require_redis
-from tests.utils.tcp_proxy import TcpProxy
+from tests.utils.tcp_proxy import TcpProxy, redis_through
 from tests.utils.waiting import wait_until
 
 pytestmark = pytest.mark.integration
@@ -98,9 +98,7 @@ def test_a_cut_connection_spools_then_forwards_then_the_loop_sends_again(redis_c
     events = many_events(n)
     redis_url = urlparse(require_redis())
     with TcpProxy(redis_url.port or 6379, redis_url.hostname or "127.0.0.1") as proxy:
-        db = int((redis_url.path or "/0").strip("/") or 0)
-        through_proxy = redis_lib.Redis(host="127.0.0.1", port=proxy.port, db=db, socket_connect_timeout=1,
-                                        socket_timeout=2)
+        through_proxy = redis_through(proxy, require_redis())
         publisher = EventPublisher(through_proxy, stream, spool_dir=tmp_path / "spool", retry_interval_s=0.2)
         try:
             assert loop_thread.call(publisher.attach_loop)

@@ -12,6 +12,8 @@ import contextlib
 import select
 import socket
 import threading
+from typing import Any
+from urllib.parse import urlparse
 
 
 class TcpProxy:
@@ -109,3 +111,11 @@ def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def redis_through(proxy: TcpProxy, redis_url: str) -> Any:
+    """A redis-py client of ``redis_url``'s database that connects through ``proxy`` (short timeouts)."""
+    import redis
+
+    db = int((urlparse(redis_url).path or "/0").strip("/") or 0)
+    return redis.Redis(host="127.0.0.1", port=proxy.port, db=db, socket_connect_timeout=1, socket_timeout=2)
