@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 import time
 from typing import Any
 
@@ -43,6 +44,8 @@ class AccessLog:
         self._prefix = ""
         self._pending: list[str] = []  # lines of this event-loop iteration, written together at its end
         self._pending_to: list[logging.StreamHandler[Any]] | None = None  # the handlers they go to
+        self._loop: Any = None  # the event loop last found running, and its thread
+        self._loop_thread = 0
 
     def write(self, fields: dict[str, Any]) -> None:
         """Write one ``request`` line with ``fields`` (request id, method, route, path, status, duration)."""
@@ -63,7 +66,7 @@ class AccessLog:
             payload["job_id"] = job_id
         payload.update(fields)
         line = orjson.dumps(payload, default=str).decode() + "\n"
-        loop = asyncio._get_running_loop()
+        loop = self._running_loop()
         if loop is None:
             self._write(handlers, line)
             return
@@ -76,6 +79,21 @@ class AccessLog:
         if len(pending) == 1:
             self._pending_to = handlers
             loop.call_soon(self.flush)
+
+    def _running_loop(self) -> Any:
+        """The event loop running on this thread, or None.
+
+        The loop found last is taken again while it runs on this thread: a thread runs one loop
+        at a time, so it is the running one. ``asyncio._get_running_loop()`` makes a ``getpid``
+        system call on every call on Python 3.11 (about 2 % of a request's CPU on the live server).
+        """
+        loop, thread = self._loop, threading.get_ident()
+        if loop is not None and self._loop_thread == thread and loop.is_running():
+            return loop
+        loop = asyncio._get_running_loop()
+        if loop is not None:
+            self._loop, self._loop_thread = loop, thread
+        return loop
 
     def flush(self) -> None:
         """Write the lines waiting for the end of the event loop's iteration."""

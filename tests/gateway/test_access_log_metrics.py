@@ -62,6 +62,25 @@ def test_on_the_event_loop_the_lines_of_one_iteration_are_written_together(acces
     assert all(line["msg"] == "request" and line["status"] == 200 for line in lines)
 
 
+def test_the_lines_follow_whichever_loop_runs_and_go_out_at_once_outside_any(access_stream: io.StringIO) -> None:
+    logger = logging.getLogger(ACCESS_LOGGER)
+    logger.handlers[:] = [h for h in logger.handlers if type(h) is logging.StreamHandler]
+    access = AccessLog()
+    held: list[str] = []
+
+    async def one_request(request_id: str) -> None:
+        access.write({**FIELDS, "request_id": request_id})
+        held.append(access_stream.getvalue())  # still waiting for the end of the iteration
+        await asyncio.sleep(0)
+
+    asyncio.run(one_request("1" * 32))  # the loop found running is remembered...
+    asyncio.run(one_request("2" * 32))  # ...and a later loop on the same thread is found in its turn
+    access.write({**FIELDS, "request_id": "3" * 32})  # no loop runs: written at once
+    lines = [orjson.loads(line)["request_id"] for line in access_stream.getvalue().splitlines()]
+    assert lines == ["1" * 32, "2" * 32, "3" * 32]
+    assert [text.count("\n") for text in held] == [0, 1]
+
+
 def test_another_listener_gets_a_log_record(access_stream: io.StringIO) -> None:
     records: list[logging.LogRecord] = []
 
