@@ -1,4 +1,8 @@
-"""``python -m gateway``: uvicorn with uvloop and httptools (HOST, PORT, WEB_CONCURRENCY)."""
+"""``python -m gateway``: uvicorn with uvloop and httptools (HOST, PORT, WEB_CONCURRENCY).
+
+uvicorn runs :class:`gateway.server.GatewayHttpProtocol`, its httptools protocol with ``POST /v1/score``
+answered as soon as its body is in.
+"""
 
 from __future__ import annotations
 
@@ -55,7 +59,8 @@ def main(argv: list[str] | None = None, app: str = "gateway.app:create_app", pro
         return 0
     uvicorn.run(
         args.app, factory=True, host=host, port=port, workers=workers, loop="uvloop",
-        http="httptools", access_log=False, log_config=None, proxy_headers=False, server_header=False,
+        http="gateway.server:GatewayHttpProtocol", access_log=False, log_config=None, proxy_headers=False,
+        server_header=False,
     )
     return 0
 

@@ -23,6 +23,7 @@ from gateway.exceptions import BodyTooLargeError, GatewayError
 from gateway.middleware import request_id_of
 from gateway.responses import OrjsonResponse
 from gateway.routes import explain_param
+from gateway.services.scoring import ScoringService
 
 SCORE_PATH = "/v1/score"
 ROUTE_LABEL = SimpleNamespace(path=SCORE_PATH)
@@ -82,13 +83,26 @@ class ScoreEndpoint:
                 except BodyTooLargeError as exc:  # its "invalid" event, then 413
                     scoring.refuse_body("sync", "body_too_large", exc.message, request_id_of(scope))
                     raise
-                payload = orjson.dumps(scoring.score_one(body, request_id_of(scope), explain),
-                                       option=_ANSWER_OPTIONS)
             except GatewayError as exc:
                 response = gateway_error_response(request, exc)
-            else:  # the two messages OrjsonResponse sends, with the same headers in the same order
-                await send({"type": "http.response.start", "status": 200,
-                            "headers": [(b"content-length", str(len(payload)).encode("latin-1")), _JSON_TYPE]})
+            else:
+                status, headers, payload = answer(scoring, body, request_id_of(scope), explain, scope)
+                await send({"type": "http.response.start", "status": status, "headers": headers})
                 await send({"type": "http.response.body", "body": payload})
                 return
         await response(scope, receive, send)
+
+
+def answer(scoring: ScoringService, body: bytes, request_id: str | None, explain: bool,
+           scope: dict[str, Any]) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """The status, headers and body of the answer to a body read whole: its score, or its error's JSON.
+
+    The headers are those :class:`gateway.responses.OrjsonResponse` sends, in its order, the body its bytes.
+    ``scope``: the request's, which an error's body reads (its request id).
+    """
+    try:
+        payload = orjson.dumps(scoring.score_one(body, request_id, explain), option=_ANSWER_OPTIONS)
+    except GatewayError as exc:
+        response = gateway_error_response(Request(scope), exc)
+        return response.status_code, response.raw_headers, bytes(response.body)
+    return 200, [(b"content-length", str(len(payload)).encode("latin-1")), _JSON_TYPE], payload

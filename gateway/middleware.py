@@ -66,7 +66,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
-        incoming_id, api_key, declared = _read_headers(scope)
+        incoming_id, api_key, declared = read_headers(scope["headers"])
         request_id = incoming_id or new_id()
         scope.setdefault("state", {})["request_id"] = request_id
         context = request_id_var.set(request_id)  # every line logged in this request carries it
@@ -83,7 +83,7 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            refusal = self._check_key(scope, api_key)
+            refusal = self.key_refusal(scope["path"], api_key)
             if refusal is not None:
                 status = 401
                 await _send_json(send, 401, rid_header, {"error": "unauthorized", "message": refusal,
@@ -94,26 +94,25 @@ class RequestContextMiddleware:
             _errors.exception("unhandled error", extra={"path": scope.get("path")})
             status = 500
             if not started:
-                await _send_json(send, 500, rid_header, {
-                    "error": "internal_error",
-                    "message": "internal error: the request could not be completed; quote the request_id",
-                    "request_id": request_id,
-                })
+                await _send_json(send, 500, rid_header, internal_error(request_id))
         finally:
-            elapsed = time.perf_counter() - start
             route = scope.get("route")
             template = getattr(route, "path", None) or _unrouted(scope, status)
-            self.metrics.observe_request(template, scope["method"], status, elapsed)
-            if self.access_log is not None:  # the request id comes from the context, as for every line
-                self.access_log.write({
-                    "method": scope["method"], "route": template,
-                    "path": scope.get("path"), "status": status, "duration_ms": round(elapsed * 1000.0, 3),
-                })
+            self.record(scope["method"], template, scope.get("path"), status, time.perf_counter() - start)
             request_id_var.reset(context)
 
-    def _check_key(self, scope: Scope, given: bytes | None) -> str | None:
-        """None when the request may go on, else why it may not (401)."""
-        if not self.api_keys or not scope["path"].startswith(PROTECTED_PREFIX):
+    def record(self, method: str, route: str, path: str | None, status: int, elapsed: float) -> None:
+        """Count an answered request in the metrics and write its access line (its request id from the context)."""
+        self.metrics.observe_request(route, method, status, elapsed)
+        if self.access_log is not None:
+            self.access_log.write({
+                "method": method, "route": route, "path": path, "status": status,
+                "duration_ms": round(elapsed * 1000.0, 3),
+            })
+
+    def key_refusal(self, path: str, given: bytes | None) -> str | None:
+        """None when a request to ``path`` with the ``X-API-Key`` ``given`` may go on, else why it may not (401)."""
+        if not self.api_keys or not path.startswith(PROTECTED_PREFIX):
             return None
         if not given:
             return "missing X-API-Key header"
@@ -145,10 +144,10 @@ class RequestContextMiddleware:
         return receive_limited
 
 
-def _read_headers(scope: Scope) -> tuple[str | None, bytes | None, int | None]:
-    """One pass over the headers: (valid incoming request id, API key, Content-Length)."""
+def read_headers(headers: Sequence[tuple[bytes, bytes]]) -> tuple[str | None, bytes | None, int | None]:
+    """One pass over the request's headers (lower-case names): (valid incoming request id, API key, Content-Length)."""
     request_id = api_key = length = None
-    for name, value in scope["headers"]:
+    for name, value in headers:
         if name == REQUEST_ID_HEADER:
             request_id = value.decode() if _VALID_REQUEST_ID.match(value) else None
         elif name == API_KEY_HEADER:
@@ -159,6 +158,13 @@ def _read_headers(scope: Scope) -> tuple[str | None, bytes | None, int | None]:
             except ValueError:
                 length = None
     return request_id, api_key, length
+
+
+def internal_error(request_id: str) -> dict[str, Any]:
+    """The body of the last-resort 500: no stack trace, the request id to quote."""
+    return {"error": "internal_error",
+            "message": "internal error: the request could not be completed; quote the request_id",
+            "request_id": request_id}
 
 
 def _unrouted(scope: Scope, status: int) -> str:
