@@ -63,17 +63,28 @@ class GatewayHttpProtocol(HttpToolsProtocol):
 
     _direct: _DirectScore | None = None
     _close_after: bool = False  # the server is shutting down: close once the direct answer is sent
+    _stack: RequestContextMiddleware | None = None  # the app's request middleware and resources, once found
+    _resources: Any = None
 
     def on_message_begin(self) -> None:
-        """A new request: no keep-alive timeout while it is read (a direct answer may have armed one)."""
+        """A new request: no keep-alive timeout while it is read (a direct answer may have armed one).
+
+        uvicorn's request scope is built in :meth:`on_headers_complete`, for the requests that go to the app.
+        """
         self._direct = None
         self._unset_keepalive_if_required()
-        super().on_message_begin()
+        self.url = b""
+        self.expect_100_continue = False
+        self.headers = []
 
     def on_headers_complete(self) -> None:
         """Take the direct path when the request qualifies (see the module docstring), else uvicorn's."""
         direct = self._direct_score() if self.url == _URL else None
         if direct is None:
+            url, headers, expect_100_continue = self.url, self.headers, self.expect_100_continue
+            super().on_message_begin()  # the scope, as uvicorn builds it when a request begins
+            self.url, self.expect_100_continue = url, expect_100_continue
+            self.headers = self.scope["headers"] = headers
             super().on_headers_complete()
             return
         self._direct = direct
@@ -108,11 +119,14 @@ class GatewayHttpProtocol(HttpToolsProtocol):
                 or self.limit_concurrency is not None or self.flow.write_paused or self.pipeline
                 or (self.cycle is not None and not self.cycle.response_complete) or self.parser.should_upgrade()):
             return None
-        stack = getattr(self.app, "score_stack", None)
-        if not isinstance(stack, RequestContextMiddleware):
-            return None
-        resources = getattr(self.app.state, "resources", None)
-        scoring = getattr(resources, "scoring", None)
+        stack, resources = self._stack, self._resources
+        if stack is None or resources is None:  # until the app has built its stack and its resources
+            stack = getattr(self.app, "score_stack", None)
+            resources = getattr(getattr(self.app, "state", None), "resources", None)
+            if not isinstance(stack, RequestContextMiddleware) or resources is None:
+                return None
+            self._stack, self._resources = stack, resources
+        scoring = resources.scoring
         incoming_id, api_key, declared = read_headers(self.headers)
         if (scoring is None or declared is None or declared > stack.max_body_bytes
                 or stack.key_refusal(SCORE_PATH, api_key) is not None):
