@@ -36,13 +36,14 @@ RULES: list[tuple[str, tuple[str, ...]]] = [
     ("score handler (body read, routing to it)", ("ScoreEndpoint.", "read_body", "Request.", "HTTPConnection.",
                                                  "scoring_of", "explain_param", "file:requests.py",
                                                  "file:fastpath.py")),
-    ("request middleware (id, key, timing)", ("RequestContextMiddleware", "_read_headers", "file:middleware.py")),
+    ("request middleware (id, key, timing)", ("RequestContextMiddleware", "read_headers", "file:middleware.py")),
     ("framework layers (FastAPI, Starlette, telemetry)", ("FastAPI.", "Starlette.", "ServerErrorMiddleware",
                                                           "ExceptionTelemetryMiddleware", "AppBodyLimitMiddleware",
                                                           "NativeTelemetry", "file:opentelemetry", "file:<frozen os>",
                                                           "file:<frozen _collections_abc>", "file:_asgi.py",
                                                           "file:applications.py", "file:errors.py")),
     ("HTTP server (uvicorn, httptools)", ("RequestResponseCycle.", "HttpToolsProtocol.", "file:httptools_impl.py",
+                                          "GatewayHttpProtocol.", "_DirectScore",
                                           "file:parser.c", "file:llhttp", "file:api.c", "file:flow_control.py")),
 ]
 LOOP = "event loop, tasks and the rest"
