@@ -136,7 +136,8 @@ def create_app(settings: GatewaySettings | None = None, publisher_factory: Any =
     app.state.settings = settings
     app.add_middleware(ScoreEndpoint)  # inside RequestContextMiddleware: POST /v1/score's one handler
     app.add_middleware(RequestContextMiddleware, metrics=gateway_metrics, max_body_bytes=settings.max_body_bytes,
-                       api_keys=settings.api_keys, access_log=settings.access_log)
+                       api_keys=settings.api_keys, access_log=settings.access_log,
+                       access_log_sample=settings.access_log_sample, access_log_slow_ms=settings.access_log_slow_ms)
     install_error_handlers(app)
     for module in (score, jobs, outcomes, model, health, metrics):
         app.include_router(module.router)

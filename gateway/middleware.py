@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import random
 import re
 import time
 from collections.abc import MutableMapping, Sequence
@@ -50,16 +51,21 @@ class RequestContextMiddleware:
         metrics: the gateway's metrics.
         max_body_bytes: larger bodies get 413.
         api_keys: accepted ``X-API-Key`` values for ``/v1/`` paths (empty: no check, ALLOW_NO_API_KEY).
-        access_log: one JSON line per request.
+        access_log: JSON access lines.
+        access_log_sample: the share of ordinary requests (status below 400, faster than ``access_log_slow_ms``)
+            given a line, chosen at random; errors and slow requests always get one.
+        access_log_slow_ms: the duration from which a request always gets its line.
     """
 
     def __init__(self, app: Any, metrics: GatewayMetrics, max_body_bytes: int, api_keys: Sequence[str] = (),
-                 access_log: bool = True) -> None:
+                 access_log: bool = True, access_log_sample: float = 1.0, access_log_slow_ms: float = 25.0) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self.api_keys = [key.encode() for key in api_keys]
         self.access_log = AccessLog() if access_log else None
+        self.sample = access_log_sample
+        self.slow_s = access_log_slow_ms / 1000.0
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -102,13 +108,23 @@ class RequestContextMiddleware:
             request_id_var.reset(context)
 
     def record(self, method: str, route: str, path: str | None, status: int, elapsed: float) -> None:
-        """Count an answered request in the metrics and write its access line (its request id from the context)."""
+        """Count an answered request in the metrics and write its access line (its request id from the context).
+
+        Every request is counted. An error (status 400 or above) or a slow request always gets its line; an
+        ordinary one gets it with the probability ``access_log_sample``, and its line then says so
+        (``sample_rate``): a count of such lines divided by it estimates the ordinary requests.
+        """
         self.metrics.observe_request(route, method, status, elapsed)
-        if self.access_log is not None:
-            self.access_log.write({
-                "method": method, "route": route, "path": path, "status": status,
-                "duration_ms": round(elapsed * 1000.0, 3),
-            })
+        if self.access_log is None:
+            return
+        fields = {"method": method, "route": route, "path": path, "status": status,
+                  "duration_ms": round(elapsed * 1000.0, 3)}
+        sample = self.sample
+        if sample < 1.0 and status < 400 and elapsed < self.slow_s:
+            if random.random() >= sample:
+                return
+            fields["sample_rate"] = sample
+        self.access_log.write(fields)
 
     def key_refusal(self, path: str, given: bytes | None) -> str | None:
         """None when a request to ``path`` with the ``X-API-Key`` ``given`` may go on, else why it may not (401)."""

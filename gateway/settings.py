@@ -61,7 +61,14 @@ class GatewaySettings(BaseServiceSettings):
     http_server: Literal["uvicorn", "granian"] = Field(
         default="uvicorn", description="HTTP server of python -m gateway: uvicorn (uvloop, httptools) or granian"
     )
-    access_log: bool = Field(default=True, description="one JSON line per request")
+    access_log: bool = Field(default=True, description="one JSON line per request (see ACCESS_LOG_SAMPLE)")
+    access_log_sample: float = Field(
+        default=0.1, ge=0.0, le=1.0,
+        description="share of ordinary requests (answered below 400, faster than ACCESS_LOG_SLOW_MS) given an access "
+                    "line, chosen at random; errors and slow requests always get one; 1: every request",
+    )
+    access_log_slow_ms: float = Field(default=25.0, ge=0.0,
+                                      description="a request this slow (ms) or slower always gets its access line")
     raw_input_max_chars: int = Field(default=16_384, ge=0, description="refused input kept in an invalid event")
     embedded_worker: bool = Field(default=True, description="embedded mode: run the RQ worker in a thread")
     embedded_indexer: bool = Field(default=True, description="embedded mode: index events into SQLite in a thread")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import random
 from collections.abc import Iterator
+from typing import Any
 
 import orjson
 import pytest
@@ -13,6 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 
 from gateway.logs import ACCESS_LOGGER, AccessLog, JsonFormatter
 from gateway.metrics import LATENCY_BUCKETS, SCORE_BUCKETS, GatewayMetrics
+from gateway.middleware import RequestContextMiddleware
 
 FIELDS = {"request_id": "a" * 32, "method": "POST", "route": "/v1/score", "path": "/v1/score", "status": 200,
           "duration_ms": 1.234}
@@ -79,6 +82,33 @@ def test_the_lines_follow_whichever_loop_runs_and_go_out_at_once_outside_any(acc
     lines = [orjson.loads(line)["request_id"] for line in access_stream.getvalue().splitlines()]
     assert lines == ["1" * 32, "2" * 32, "3" * 32]
     assert [text.count("\n") for text in held] == [0, 1]
+
+
+@pytest.mark.parametrize(("sample", "draw", "status", "ms", "line"), [
+    (1.0, 0.99, 200, 1.0, {}),  # every request logged: no sample_rate
+    (0.1, 0.05, 200, 1.0, {"sample_rate": 0.1}),  # an ordinary request drawn
+    (0.1, 0.50, 200, 1.0, None),  # an ordinary request not drawn
+    (0.1, 0.50, 422, 1.0, {}),  # an error, always
+    (0.1, 0.50, 503, 1.0, {}),
+    (0.1, 0.50, 200, 25.0, {}),  # a slow request, always
+    (0.0, 0.00, 200, 1.0, None),
+])
+def test_the_access_line_is_sampled_but_for_errors_and_slow_requests(
+        access_stream: io.StringIO, monkeypatch: pytest.MonkeyPatch, sample: float, draw: float, status: int,
+        ms: float, line: dict[str, Any] | None) -> None:
+    metrics = GatewayMetrics()
+    middleware = RequestContextMiddleware(None, metrics, 1024, access_log=True, access_log_sample=sample,
+                                          access_log_slow_ms=25.0)
+    monkeypatch.setattr(random, "random", lambda: draw)
+    middleware.record("POST", "/v1/score", "/v1/score", status, ms / 1000.0)
+    written = [orjson.loads(text) for text in access_stream.getvalue().splitlines()]
+    if line is None:
+        assert written == []
+    else:
+        assert [{k: v for k, v in w.items() if k in ("status", "sample_rate")} for w in written] == [
+            {"status": status, **line}]
+    metrics.flush()
+    assert metrics.requests.labels("/v1/score", "POST", str(status))._value.get() == 1  # counted, line or not
 
 
 def test_another_listener_gets_a_log_record(access_stream: io.StringIO) -> None:

@@ -36,7 +36,7 @@ def test_a_wrong_method_is_a_json_405(client: TestClient) -> None:
 
 
 def test_one_json_access_line_per_request(make_client: object, caplog: pytest.LogCaptureFixture) -> None:
-    logged = make_client(access_log=True)  # type: ignore[operator]
+    logged = make_client(access_log=True, access_log_sample=1.0)  # type: ignore[operator]
     with caplog.at_level(logging.INFO, logger="gateway.access"):
         response = post_json(logged, "/v1/score", example_application())
     records = [r for r in caplog.records if r.name == "gateway.access"]
@@ -45,6 +45,19 @@ def test_one_json_access_line_per_request(make_client: object, caplog: pytest.Lo
     assert line["request_id"] == response.headers["x-request-id"]
     assert (line["route"], line["status"], line["method"]) == ("/v1/score", 200, "POST")
     assert line["duration_ms"] > 0 and line["msg"] == "request" and line["ts"].endswith("Z")
+
+
+def test_with_no_sampled_share_only_errors_get_an_access_line(make_client: object,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    logged = make_client(access_log=True, access_log_sample=0.0)  # type: ignore[operator]
+    with caplog.at_level(logging.INFO, logger="gateway.access"):
+        post_json(logged, "/v1/score", example_application())
+        refused = post_json(logged, "/v1/score", {"SK_ID_CURR": 1})
+        unauthorised = post_json(logged, "/v1/score", example_application(), headers={})
+    lines = [orjson.loads(JsonFormatter().format(r)) for r in caplog.records if r.name == "gateway.access"]
+    assert [(line["status"], line["request_id"]) for line in lines] == [
+        (422, refused.headers["x-request-id"]), (401, unauthorised.headers["x-request-id"])]
+    assert all("sample_rate" not in line for line in lines)
 
 
 def test_scores_enter_the_request_middleware_directly_unless_opentelemetry_is_configured(

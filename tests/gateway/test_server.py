@@ -74,8 +74,8 @@ def servers(gateway_settings: Callable[..., GatewaySettings], tmp_path: Path) ->
     made: dict[str, Server] = {}
     for name, http in (("direct", CountingProtocol), ("stock", "httptools")):
         folder = tmp_path / name
-        settings = gateway_settings(access_log=True, max_body_bytes=MAX_BODY, spool_dir=folder / "spool",
-                                    sqlite_path=folder / "events.sqlite3")
+        settings = gateway_settings(access_log=True, access_log_sample=1.0, max_body_bytes=MAX_BODY,
+                                    spool_dir=folder / "spool", sqlite_path=folder / "events.sqlite3")
         made[name] = Server(create_app(settings), http)
     CountingProtocol.answered.clear()
     yield made
