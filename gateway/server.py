@@ -45,12 +45,14 @@ _errors = logging.getLogger("gateway.errors")
 
 
 class _DirectScore:
-    """A request on the direct path, between its headers and the end of its body."""
+    """A request on the direct path, between its headers and the end of its body (``start``: its headers' end, as
+    the middleware's timing starts before the body is read)."""
 
-    __slots__ = ("body", "incoming_id", "keep_alive", "scoring", "stack")
+    __slots__ = ("body", "incoming_id", "keep_alive", "scoring", "stack", "start")
 
     def __init__(self, stack: RequestContextMiddleware, scoring: Any, incoming_id: str | None,
                  keep_alive: bool) -> None:
+        self.start = time.perf_counter()
         self.stack = stack
         self.scoring = scoring
         self.incoming_id = incoming_id
@@ -136,7 +138,6 @@ class GatewayHttpProtocol(HttpToolsProtocol):
 
     def _answer(self, direct: _DirectScore) -> None:
         """Score the body, write the answer (head and body at once), count it and log it."""
-        start = time.perf_counter()
         request_id = direct.incoming_id or new_id()
         context = request_id_var.set(request_id)  # every line logged in this request carries it
         status = 500
@@ -152,7 +153,7 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         try:
             self._write(status, headers, payload, request_id, direct)
         finally:
-            direct.stack.record("POST", SCORE_PATH, SCORE_PATH, status, time.perf_counter() - start)
+            direct.stack.record("POST", SCORE_PATH, SCORE_PATH, status, time.perf_counter() - direct.start)
             request_id_var.reset(context)
 
     def _write(self, status: int, headers: list[tuple[bytes, bytes]], payload: bytes, request_id: str,

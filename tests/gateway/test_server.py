@@ -190,23 +190,35 @@ def test_the_direct_answers_are_uvicorns(servers: dict[str, Server], bodies: dic
     assert len(CountingProtocol.answered) == direct_count
 
 
-def test_a_body_in_two_pieces_is_answered_directly(servers: dict[str, Server], bodies: dict[str, bytes]) -> None:
-    one = request(bodies["valid"])
-    (answer,), _ = exchange(servers["direct"], [one], pause_after=len(one) - 100)
-    assert answer[0] == b"HTTP/1.1 200 OK"
-    assert orjson.loads(answer[2])["decision"] in ("approved", "refused")
-    assert CountingProtocol.answered == [1]
-
-
 class AccessLines(logging.Handler):
     """The access lines, each with the request id in the logging context when it was written."""
 
     def __init__(self) -> None:
         super().__init__(logging.INFO)
         self.lines: list[tuple[str | None, int, str]] = []
+        self.durations: list[float] = []
 
     def emit(self, record: logging.LogRecord) -> None:
         self.lines.append((request_id_var.get(), record.status, record.route))  # type: ignore[attr-defined]
+        self.durations.append(record.duration_ms)  # type: ignore[attr-defined]
+
+
+def test_a_body_in_two_pieces_is_answered_directly_and_timed_from_its_headers(
+        servers: dict[str, Server], bodies: dict[str, bytes]) -> None:
+    one = request(bodies["valid"])
+    access = logging.getLogger("gateway.access")
+    capture, level = AccessLines(), access.level
+    access.addHandler(capture)
+    access.setLevel(logging.INFO)
+    try:
+        (answer,), _ = exchange(servers["direct"], [one], pause_after=len(one) - 100)  # 0.2 s between the pieces
+    finally:
+        access.removeHandler(capture)
+        access.setLevel(level)
+    assert answer[0] == b"HTTP/1.1 200 OK"
+    assert orjson.loads(answer[2])["decision"] in ("approved", "refused")
+    assert CountingProtocol.answered == [1]
+    assert [ms >= 200.0 for ms in capture.durations] == [True]  # as the middleware times it: the body's wait included
 
 
 def test_a_direct_answer_keeps_the_request_id_events_metrics_and_access_line(
