@@ -1,12 +1,14 @@
-"""``POST /v1/score``, answered below FastAPI's routing: its one handler.
+"""``POST /v1/score``, answered below FastAPI's routing: its handler in the app.
 
 FastAPI's router, its exception middleware, the exit-stack middleware and the
 request/response wrapper of a route cost more per request than validation,
 encoding and inference together (see docs/optimisation.md). This pure-ASGI
 layer sits inside :class:`gateway.middleware.RequestContextMiddleware` (request
 id, API key, body limit, metrics, access log still apply) and answers every
-request to ``/v1/score`` itself; the OpenAPI document describes it through
-:func:`gateway.routes.score.score_operation`.
+request to ``/v1/score`` that reaches the app; the OpenAPI document describes it through
+:func:`gateway.routes.score.score_operation`. Under ``python -m gateway`` most scores do not
+reach it: :class:`gateway.server.GatewayHttpProtocol` answers them with :func:`answer`, the
+same function, as soon as their body is in.
 """
 
 from __future__ import annotations
