@@ -61,7 +61,8 @@ class GatewaySettings(BaseServiceSettings):
     http_server: Literal["uvicorn", "granian"] = Field(
         default="uvicorn", description="HTTP server of python -m gateway: uvicorn (uvloop, httptools) or granian"
     )
-    access_log: bool = Field(default=True, description="one JSON line per request (see ACCESS_LOG_SAMPLE)")
+    access_log: bool = Field(default=True,
+                             description="a JSON access line per request logged (which ones: ACCESS_LOG_SAMPLE)")
     access_log_sample: float = Field(
         default=0.1, ge=0.0, le=1.0,
         description="share of ordinary requests (answered below 400, faster than ACCESS_LOG_SLOW_MS) given an access "
