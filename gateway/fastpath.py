@@ -88,23 +88,22 @@ class ScoreEndpoint:
             except GatewayError as exc:
                 response = gateway_error_response(request, exc)
             else:
-                status, headers, payload = answer(scoring, body, request_id_of(scope), explain, scope)
+                status, headers, payload = answer(scoring, body, request_id_of(scope), explain)
                 await send({"type": "http.response.start", "status": status, "headers": headers})
                 await send({"type": "http.response.body", "body": payload})
                 return
         await response(scope, receive, send)
 
 
-def answer(scoring: ScoringService, body: bytes, request_id: str | None, explain: bool,
-           scope: dict[str, Any]) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+def answer(scoring: ScoringService, body: bytes, request_id: str | None,
+           explain: bool) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     """The status, headers and body of the answer to a body read whole: its score, or its error's JSON.
 
     The headers are those :class:`gateway.responses.OrjsonResponse` sends, in its order, the body its bytes.
-    ``scope``: the request's, which an error's body reads (its request id).
     """
     try:
         payload = orjson.dumps(scoring.score_one(body, request_id, explain), option=_ANSWER_OPTIONS)
-    except GatewayError as exc:
-        response = gateway_error_response(Request(scope), exc)
+    except GatewayError as exc:  # its body names the request id, as every error's does
+        response = gateway_error_response(Request({"type": "http", "state": {"request_id": request_id}}), exc)
         return response.status_code, response.raw_headers, bytes(response.body)
     return 200, [(b"content-length", str(len(payload)).encode("latin-1")), _JSON_TYPE], payload

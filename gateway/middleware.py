@@ -188,12 +188,13 @@ def _unrouted(scope: Scope, status: int) -> str:
     return "<unauthorized>" if status == 401 and scope["path"].startswith(PROTECTED_PREFIX) else "<unmatched>"
 
 
-async def _send_json(send: Any, status: int, rid_header: tuple[bytes, bytes], body: dict[str, Any]) -> None:
+def json_answer(body: dict[str, Any]) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """The headers (the request id's aside) and bytes of an answer the middleware writes itself."""
     payload = orjson.dumps(body)
-    await send({
-        "type": "http.response.start",
-        "status": status,
-        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
-                    rid_header],
-    })
+    return [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())], payload
+
+
+async def _send_json(send: Any, status: int, rid_header: tuple[bytes, bytes], body: dict[str, Any]) -> None:
+    headers, payload = json_answer(body)
+    await send({"type": "http.response.start", "status": status, "headers": [*headers, rid_header]})
     await send({"type": "http.response.body", "body": payload})

@@ -30,11 +30,10 @@ import logging
 import time
 from typing import Any
 
-import orjson
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from gateway.fastpath import SCORE_PATH, answer
-from gateway.middleware import REQUEST_ID_HEADER, RequestContextMiddleware, internal_error, read_headers
+from gateway.middleware import REQUEST_ID_HEADER, RequestContextMiddleware, internal_error, json_answer, read_headers
 from shared.event import new_id
 from shared.logs import request_id_var
 
@@ -142,14 +141,12 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         context = request_id_var.set(request_id)  # every line logged in this request carries it
         status = 500
         try:
-            scope = {"type": "http", "method": "POST", "path": SCORE_PATH, "headers": self.headers,
-                     "state": {"request_id": request_id}}
             body = direct.body[0] if len(direct.body) == 1 else b"".join(direct.body)
-            status, headers, payload = answer(direct.scoring, body, request_id, False, scope)
+            status, headers, payload = answer(direct.scoring, body, request_id, False)
         except Exception:  # as the middleware answers what nothing else caught
             _errors.exception("unhandled error", extra={"path": SCORE_PATH})
-            status, payload = 500, orjson.dumps(internal_error(request_id))
-            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+            status = 500
+            headers, payload = json_answer(internal_error(request_id))
         try:
             self._write(status, headers, payload, request_id, direct)
         finally:
