@@ -99,3 +99,37 @@ def test_coalescing_settings_have_their_defaults(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("ALLOW_NO_API_KEY", "true")
     settings = GatewaySettings()
     assert (settings.job_linger_ms, settings.job_linger_max_ms, settings.job_group_max) == (5.0, 20.0, 64)
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("ACCESS_LOG_SAMPLE", "-0.1", "greater than or equal to 0"),
+    ("ACCESS_LOG_SAMPLE", "1.5", "less than or equal to 1"),
+    ("ACCESS_LOG_SAMPLE", "a tenth", "valid number"),
+    ("ACCESS_LOG_SLOW_MS", "-1", "greater than or equal to 0"),
+    ("ACCESS_LOG_SLOW_MS", "slow", "valid number"),
+])
+def test_access_log_sampling_out_of_range_or_of_the_wrong_type_is_refused_at_start(
+        monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str) -> None:
+    monkeypatch.setenv("ALLOW_NO_API_KEY", "true")
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError, match=message):
+        GatewaySettings()
+
+
+def test_access_log_sampling_has_its_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("ACCESS_LOG", "ACCESS_LOG_SAMPLE", "ACCESS_LOG_SLOW_MS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ALLOW_NO_API_KEY", "true")
+    settings = GatewaySettings()
+    assert (settings.access_log, settings.access_log_sample, settings.access_log_slow_ms) == (True, 0.1, 25.0)
+
+
+def test_python_m_gateway_names_a_bad_sampling_setting_and_stops(monkeypatch: pytest.MonkeyPatch,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from gateway.__main__ import main
+
+    monkeypatch.setenv("ALLOW_NO_API_KEY", "true")
+    monkeypatch.setenv("ACCESS_LOG_SAMPLE", "2")
+    assert main([]) == 2
+    error = capsys.readouterr().err
+    assert "invalid settings" in error and "access_log_sample" in error and "Traceback" not in error
